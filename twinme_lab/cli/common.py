@@ -1,0 +1,94 @@
+"""Options and output helpers shared by every command module."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from ..errors import TwinMeError
+from ..logs import configure as configure_logging  # noqa: F401
+
+_state = {"json": False, "exit_code": 0}
+
+
+def workspace_option(func):
+    """Add ``--workspace DIR``; the value is passed on as ``workspace``."""
+    return click.option(
+        "--workspace",
+        "workspace",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Workspace folder. Default: $TWINME_WORKSPACE, else data/workspace.",
+    )(func)
+
+
+def json_option(func):
+    """Add ``--json``: print one JSON object instead of text."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @functools.wraps(func)
+    def wrapper(*args, as_json: bool = False, **kwargs):
+        _state["json"] = as_json
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def wants_json() -> bool:
+    return _state["json"]
+
+
+def emit(data: dict | list, text: str | None = None) -> None:
+    """Print ``data`` as JSON under ``--json``, else ``text`` (or a plain dump)."""
+    if _state["json"]:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif text is not None:
+        click.echo(text)
+    else:
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+def set_exit_code(code: int) -> None:
+    """Set the exit code a command ends with when it returns normally."""
+    _state["exit_code"] = code
+
+
+def pending_exit_code() -> int:
+    return _state["exit_code"]
+
+
+def report_error(exc: TwinMeError) -> None:
+    """Print an error as one sentence on stderr, and as JSON under ``--json``."""
+    message = str(exc)
+    if _state["json"]:
+        click.echo(
+            json.dumps(
+                {"error": message, "kind": type(exc).__name__,
+                 "exit_code": exc.exit_code}
+            )
+        )
+    click.echo(f"Error: {message}", err=True)
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """Format rows as a plain aligned text table."""
+    if not rows:
+        return "(none)"
+    cells = [[str("" if row.get(c) is None else row.get(c)) for c in columns]
+             for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    for r in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+log = logging.getLogger("twinme_lab.cli")

@@ -1,0 +1,204 @@
+"""Workspaces: a folder holding one encrypted DuckDB file and its reports.
+
+A workspace is found as ``--workspace DIR``, else ``TWINME_WORKSPACE``, else
+``data/workspace``. The folder holds ``workspace.json`` (the workspace id, which
+names its key file, and nothing personal), ``twinme.duckdb``, DuckDB's encrypted
+temp folder ``tmp/``, and ``reports/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from . import keys, store
+from .errors import StoreError, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+WORKSPACE_ENV = "TWINME_WORKSPACE"
+DEFAULT_WORKSPACE = Path("data") / "workspace"
+DB_NAME = "twinme.duckdb"
+META_NAME = "workspace.json"
+
+
+def resolve_path(path: str | os.PathLike | None = None) -> Path:
+    """Return the workspace folder from an argument, the environment or the default."""
+    if path:
+        return Path(path)
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_WORKSPACE
+
+
+@dataclass
+class Workspace:
+    """An initialised workspace folder. Open it with :func:`open_workspace`."""
+
+    root: Path
+    workspace_id: str
+    key: keys.MasterKey = field(repr=False)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the database for one call; the file is closed when the block ends."""
+        con = store.new_connection(self.temp_dir)
+        try:
+            store.attach(con, self.db_path, self.key.database_key(),
+                         key_origin=self.key.origin)
+            con.execute(f"USE {store.ALIAS}")
+            yield con
+        except duckdb.Error as exc:
+            raise StoreError(
+                store.scrub(str(exc), self.key.database_key())
+            ) from None
+        finally:
+            con.close()
+
+    def audit(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        kind: str,
+        participant_id: str | None = None,
+        counts: dict | None = None,
+    ) -> None:
+        """Record a command in the audit table: its kind, participant and counts."""
+        con.execute(
+            "INSERT INTO audit_log (occurred_at, kind, participant_id, counts) "
+            "VALUES (now(), ?, ?, ?)",
+            [kind, participant_id, json.dumps(counts or {}, sort_keys=True)],
+        )
+
+    def rebuild(self, new_key: keys.MasterKey | None = None) -> None:
+        """Copy the database into a fresh encrypted file and swap it in atomically.
+
+        Deleted rows survive in a DuckDB file's freed pages until they are reused;
+        copying leaves them behind. With ``new_key`` the copy is encrypted under it.
+        """
+        target_key = new_key or self.key
+        fresh = self.root / (DB_NAME + ".rebuild")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+        con = store.new_connection(self.temp_dir)
+        try:
+            store.attach(con, self.db_path, self.key.database_key(),
+                         key_origin=self.key.origin)
+            store.attach(con, fresh, target_key.database_key(), alias="fresh")
+            con.execute(f"COPY FROM DATABASE {store.ALIAS} TO fresh")
+            con.execute("CHECKPOINT fresh")
+            con.execute("DETACH fresh")
+            con.execute(f"DETACH {store.ALIAS}")
+        except duckdb.Error as exc:
+            fresh.unlink(missing_ok=True)
+            raise StoreError(
+                store.scrub(str(exc), self.key.database_key(),
+                            target_key.database_key())
+            ) from None
+        finally:
+            con.close()
+
+        with open(fresh, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(fresh, self.db_path)
+        self.db_path.with_name(DB_NAME + ".wal").unlink(missing_ok=True)
+        store.fsync_directory(self.root)
+        if new_key is not None:
+            self.key = new_key
+
+
+def read_meta(root: Path) -> dict:
+    """Read ``workspace.json``, raising a clear error when the folder is not one."""
+    meta_path = root / META_NAME
+    if not meta_path.is_file():
+        raise WorkspaceError(
+            f"{root} is not a Twin Me Lab workspace (no {META_NAME}); run "
+            f"'twinme-lab init --workspace {root}' first."
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+        meta["workspace_id"]
+    except (ValueError, KeyError, TypeError):
+        raise WorkspaceError(f"{meta_path} is damaged: it has no workspace_id.") \
+            from None
+    return meta
+
+
+def init_workspace(path: str | os.PathLike | None = None) -> tuple[Workspace, str]:
+    """Create a workspace and its encrypted database.
+
+    Returns the workspace and a description of where its key lives. The key comes
+    from ``TWINME_KEY`` or ``TWINME_KEY_FILE`` when either is set; otherwise a new
+    key is written to the user config directory with mode 0600.
+    """
+    root = resolve_path(path)
+    if (root / META_NAME).exists() or (root / DB_NAME).exists():
+        raise WorkspaceError(f"{root} already holds a workspace; nothing was changed.")
+
+    workspace_id = uuid.uuid4().hex
+    key_path = None
+    if os.environ.get(keys.KEY_ENV) or os.environ.get(keys.KEY_FILE_ENV):
+        key = keys.find_master_key(None)
+    else:
+        key_hex = keys.generate_key()
+        key_path = keys.default_key_file(workspace_id)
+        keys.write_key_file(key_path, key_hex)
+        key = keys.parse_key(key_hex, f"the key file {key_path}")
+
+    root.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(root, workspace_id, key)
+    try:
+        with workspace.connect() as con:
+            store.migrate(con)
+            con.execute(
+                "INSERT INTO workspace_settings VALUES ('workspace_id', ?), "
+                "('key_id', ?)",
+                [workspace_id, key.key_id],
+            )
+            workspace.audit(con, "init")
+    except BaseException:
+        # A half-created workspace would be mistaken for a real one later.
+        for leftover in (workspace.db_path, root / (DB_NAME + ".wal")):
+            leftover.unlink(missing_ok=True)
+        if key_path is not None:
+            key_path.unlink(missing_ok=True)
+        raise
+    (root / META_NAME).write_text(
+        json.dumps({"workspace_id": workspace_id, "format": 1}, indent=2) + "\n"
+    )
+    log.info("initialised workspace %s", root)
+    return workspace, key.origin
+
+
+def open_workspace(path: str | os.PathLike | None = None) -> Workspace:
+    """Open an existing workspace, check its key, and apply pending migrations."""
+    root = resolve_path(path)
+    meta = read_meta(root)
+    if not (root / DB_NAME).is_file():
+        raise WorkspaceError(f"{root} has no {DB_NAME}; the workspace is incomplete.")
+    key = keys.find_master_key(meta["workspace_id"])
+    workspace = Workspace(root, meta["workspace_id"], key)
+    with workspace.connect() as con:
+        store.migrate(con)
+    return workspace
