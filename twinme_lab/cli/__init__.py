@@ -15,7 +15,17 @@ from ..errors import EXIT_USAGE, TwinMeError
 from . import common
 
 # Command modules; each defines register(group).
-_MODULES = ("core", "imports", "traits", "reports", "oauth", "extract", "simulate")
+_MODULES = (
+    "core",
+    "imports",
+    "traits",
+    "science",
+    "reports",
+    "oauth",
+    "sandbox",
+    "extract",
+    "simulate",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
