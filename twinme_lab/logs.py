@@ -12,8 +12,16 @@ import re
 
 logging.getLogger("twinme_lab").addHandler(logging.NullHandler())
 
-_NOISY = ("requests_oauthlib", "oauthlib", "urllib3", "papermill", "traitlets",
-          "asyncio", "blib2to3", "nbconvert")
+_NOISY = (
+    "requests_oauthlib",
+    "oauthlib",
+    "urllib3",
+    "papermill",
+    "traitlets",
+    "asyncio",
+    "blib2to3",
+    "nbconvert",
+)
 
 _SECRET_PATTERNS = [
     re.compile(r"\b[0-9a-fA-F]{32,}\b"),
@@ -63,4 +71,6 @@ def configure(level: str = "WARNING") -> None:
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
+
+
 quiet_noisy_loggers()

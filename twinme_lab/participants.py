@@ -6,7 +6,7 @@ import logging
 import re
 import shutil
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import NotFoundError, UsageError
@@ -59,7 +59,7 @@ def add(
     """Enrol a participant with their time zone and the consent version they gave."""
     validate_id(participant_id)
     validate_timezone(timezone_name)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with workspace.connect() as con:
         exists = con.execute(
             "SELECT count(*) FROM participants WHERE participant_id = ?",
@@ -88,7 +88,7 @@ def _row_to_dict(columns: list[str], row: tuple) -> dict:
     record = dict(zip(columns, row, strict=True))
     for key in ("consent_at", "created_at"):
         if record.get(key) is not None:
-            record[key] = record[key].astimezone(timezone.utc).isoformat()
+            record[key] = record[key].astimezone(UTC).isoformat()
     return record
 
 
@@ -160,9 +160,7 @@ def forget(workspace: Workspace, participant_id: str) -> dict:
             ).fetchone()[0]
             if count:
                 deleted[table] = count
-        con.execute(
-            "INSERT INTO deletions VALUES (?, now())", [participant_id]
-        )
+        con.execute("INSERT INTO deletions VALUES (?, now())", [participant_id])
         workspace.audit(con, "forget", participant_id, {"rows": sum(deleted.values())})
         con.execute("COMMIT")
 

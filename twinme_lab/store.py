@@ -155,8 +155,9 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchone()[0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")\
-        .fetchone()[0]
+    return con.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+    ).fetchone()[0]
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:

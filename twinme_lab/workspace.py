@@ -46,7 +46,17 @@ class Workspace:
 
     root: Path
     workspace_id: str
-    key: keys.MasterKey = field(repr=False)
+    key: keys.MasterKey | None = field(repr=False)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.key is not None
+
+    def _database_key(self) -> str | None:
+        return self.key.database_key() if self.key else None
+
+    def _key_origin(self) -> str:
+        return self.key.origin if self.key else "no key (unencrypted workspace)"
 
     @property
     def db_path(self) -> Path:
@@ -65,13 +75,14 @@ class Workspace:
         """Open the database for one call; the file is closed when the block ends."""
         con = store.new_connection(self.temp_dir)
         try:
-            store.attach(con, self.db_path, self.key.database_key(),
-                         key_origin=self.key.origin)
+            store.attach(
+                con, self.db_path, self._database_key(), key_origin=self._key_origin()
+            )
             con.execute(f"USE {store.ALIAS}")
             yield con
         except duckdb.Error as exc:
             raise StoreError(
-                store.scrub(str(exc), self.key.database_key())
+                store.scrub(str(exc), self._database_key() or "")
             ) from None
         finally:
             con.close()
@@ -97,15 +108,17 @@ class Workspace:
         copying leaves them behind. With ``new_key`` the copy is encrypted under it.
         """
         target_key = new_key or self.key
+        target_hex = target_key.database_key() if target_key else None
         fresh = self.root / (DB_NAME + ".rebuild")
         for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
             leftover.unlink(missing_ok=True)
 
         con = store.new_connection(self.temp_dir)
         try:
-            store.attach(con, self.db_path, self.key.database_key(),
-                         key_origin=self.key.origin)
-            store.attach(con, fresh, target_key.database_key(), alias="fresh")
+            store.attach(
+                con, self.db_path, self._database_key(), key_origin=self._key_origin()
+            )
+            store.attach(con, fresh, target_hex, alias="fresh")
             con.execute(f"COPY FROM DATABASE {store.ALIAS} TO fresh")
             con.execute("CHECKPOINT fresh")
             con.execute("DETACH fresh")
@@ -113,8 +126,7 @@ class Workspace:
         except duckdb.Error as exc:
             fresh.unlink(missing_ok=True)
             raise StoreError(
-                store.scrub(str(exc), self.key.database_key(),
-                            target_key.database_key())
+                store.scrub(str(exc), self._database_key() or "", target_hex or "")
             ) from None
         finally:
             con.close()
@@ -140,17 +152,22 @@ def read_meta(root: Path) -> dict:
         meta = json.loads(meta_path.read_text())
         meta["workspace_id"]
     except (ValueError, KeyError, TypeError):
-        raise WorkspaceError(f"{meta_path} is damaged: it has no workspace_id.") \
-            from None
+        raise WorkspaceError(
+            f"{meta_path} is damaged: it has no workspace_id."
+        ) from None
     return meta
 
 
-def init_workspace(path: str | os.PathLike | None = None) -> tuple[Workspace, str]:
+def init_workspace(
+    path: str | os.PathLike | None = None, encrypted: bool = True
+) -> tuple[Workspace, str]:
     """Create a workspace and its encrypted database.
 
     Returns the workspace and a description of where its key lives. The key comes
     from ``TWINME_KEY`` or ``TWINME_KEY_FILE`` when either is set; otherwise a new
-    key is written to the user config directory with mode 0600.
+    key is written to the user config directory with mode 0600. ``encrypted=False``
+    makes a plain DuckDB file with no key, for tests and benchmarks that inspect the
+    raw bytes; it cannot hold platform tokens.
     """
     root = resolve_path(path)
     if (root / META_NAME).exists() or (root / DB_NAME).exists():
@@ -158,7 +175,10 @@ def init_workspace(path: str | os.PathLike | None = None) -> tuple[Workspace, st
 
     workspace_id = uuid.uuid4().hex
     key_path = None
-    if os.environ.get(keys.KEY_ENV) or os.environ.get(keys.KEY_FILE_ENV):
+    key: keys.MasterKey | None
+    if not encrypted:
+        key = None
+    elif os.environ.get(keys.KEY_ENV) or os.environ.get(keys.KEY_FILE_ENV):
         key = keys.find_master_key(None)
     else:
         key_hex = keys.generate_key()
@@ -174,7 +194,7 @@ def init_workspace(path: str | os.PathLike | None = None) -> tuple[Workspace, st
             con.execute(
                 "INSERT INTO workspace_settings VALUES ('workspace_id', ?), "
                 "('key_id', ?)",
-                [workspace_id, key.key_id],
+                [workspace_id, key.key_id if key else "none"],
             )
             workspace.audit(con, "init")
     except BaseException:
@@ -185,10 +205,14 @@ def init_workspace(path: str | os.PathLike | None = None) -> tuple[Workspace, st
             key_path.unlink(missing_ok=True)
         raise
     (root / META_NAME).write_text(
-        json.dumps({"workspace_id": workspace_id, "format": 1}, indent=2) + "\n"
+        json.dumps(
+            {"workspace_id": workspace_id, "format": 1, "encrypted": encrypted},
+            indent=2,
+        )
+        + "\n"
     )
     log.info("initialised workspace %s", root)
-    return workspace, key.origin
+    return workspace, workspace._key_origin()
 
 
 def open_workspace(path: str | os.PathLike | None = None) -> Workspace:
@@ -197,7 +221,10 @@ def open_workspace(path: str | os.PathLike | None = None) -> Workspace:
     meta = read_meta(root)
     if not (root / DB_NAME).is_file():
         raise WorkspaceError(f"{root} has no {DB_NAME}; the workspace is incomplete.")
-    key = keys.find_master_key(meta["workspace_id"])
+    if meta.get("encrypted", True):
+        key = keys.find_master_key(meta["workspace_id"])
+    else:
+        key = None
     workspace = Workspace(root, meta["workspace_id"], key)
     with workspace.connect() as con:
         store.migrate(con)

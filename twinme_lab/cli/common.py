@@ -67,8 +67,11 @@ def report_error(exc: TwinMeError) -> None:
     if _state["json"]:
         click.echo(
             json.dumps(
-                {"error": message, "kind": type(exc).__name__,
-                 "exit_code": exc.exit_code}
+                {
+                    "error": message,
+                    "kind": type(exc).__name__,
+                    "exit_code": exc.exit_code,
+                }
             )
         )
     click.echo(f"Error: {message}", err=True)
@@ -78,8 +81,9 @@ def table(rows: list[dict], columns: list[str]) -> str:
     """Format rows as a plain aligned text table."""
     if not rows:
         return "(none)"
-    cells = [[str("" if row.get(c) is None else row.get(c)) for c in columns]
-             for row in rows]
+    cells = [
+        [str("" if row.get(c) is None else row.get(c)) for c in columns] for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     for r in cells:

@@ -23,8 +23,12 @@ def init(workspace: str | None) -> None:
     """
     ws, origin = init_workspace(workspace)
     emit(
-        {"workspace": str(ws.root), "database": str(ws.db_path), "key": origin,
-         "workspace_id": ws.workspace_id},
+        {
+            "workspace": str(ws.root),
+            "database": str(ws.db_path),
+            "key": origin,
+            "workspace_id": ws.workspace_id,
+        },
         f"Created {ws.db_path}, encrypted with the key from {origin}.\n"
         "Back the key up now; without it the workspace cannot be opened.",
     )
@@ -37,15 +41,23 @@ def participants() -> None:
 
 @participants.command("add")
 @click.argument("participant_id")
-@click.option("--timezone", "zone", default=None,
-              help="IANA time zone, e.g. Europe/Berlin; needed for time-of-day "
-                   "features.")
-@click.option("--consent", "consent", default=None,
-              help="Version of the consent form the participant signed.")
+@click.option(
+    "--timezone",
+    "zone",
+    default=None,
+    help="IANA time zone, e.g. Europe/Berlin; needed for time-of-day features.",
+)
+@click.option(
+    "--consent",
+    "consent",
+    default=None,
+    help="Version of the consent form the participant signed.",
+)
 @workspace_option
 @json_option
-def participants_add(participant_id: str, zone: str | None, consent: str | None,
-                     workspace: str | None) -> None:
+def participants_add(
+    participant_id: str, zone: str | None, consent: str | None, workspace: str | None
+) -> None:
     """Enrol PARTICIPANT_ID (a pseudonymous code, never a name)."""
     ws = open_workspace(workspace)
     record = participants_api.add(ws, participant_id, zone, consent)
@@ -61,8 +73,16 @@ def participants_list(workspace: str | None) -> None:
     rows = participants_api.list_participants(ws)
     emit(
         {"participants": rows},
-        table(rows, ["participant_id", "timezone", "consent_version", "consent_at",
-                     "synthetic"]),
+        table(
+            rows,
+            [
+                "participant_id",
+                "timezone",
+                "consent_version",
+                "consent_at",
+                "synthetic",
+            ],
+        ),
     )
 
 
@@ -86,8 +106,11 @@ def forget(participant_id: str, yes: bool, workspace: str | None) -> None:
             err=True,
         )
     result = participants_api.forget(ws, participant_id)
-    emit(result, f"Forgot {participant_id}: "
-         f"{sum(result['rows_deleted'].values())} rows deleted, database rebuilt.")
+    emit(
+        result,
+        f"Forgot {participant_id}: "
+        f"{sum(result['rows_deleted'].values())} rows deleted, database rebuilt.",
+    )
 
 
 def register(group: click.Group) -> None:
