@@ -39,7 +39,8 @@ def _insert_canary_rows(
     con, participant_id: str, rows: int = 20, title: str = CANARY_TITLE
 ) -> None:
     con.execute(
-        "INSERT INTO participants VALUES (?, 'Europe/Berlin', NULL, NULL, false, now())",
+        "INSERT INTO participants "
+        "VALUES (?, 'Europe/Berlin', NULL, NULL, false, now())",
         [participant_id],
     )
     con.execute(
