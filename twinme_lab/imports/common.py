@@ -1,0 +1,734 @@
+"""The import framework every platform importer is built on.
+
+An importer is a function registered for a platform name::
+
+    from .common import ImportJob, register
+
+    @register("youtube")
+    def import_youtube(job: ImportJob) -> None:
+        for source, fmt in job.match([("watch_history", r"watch-history\\.json")]):
+            with source.disk_path() as path:
+                part = job.stage(
+                    source, fmt, "youtube_events",
+                    "SELECT ... , row_number() OVER () AS _row "
+                    "FROM read_json(?, format='array', columns={...})",
+                    [str(path)], key_columns=("watched_at", "title"),
+                    kind="video", disk_path=path,
+                )
+            job.check(part, "watched_at IS NULL", "the time is missing")
+
+:func:`import_path` finds the candidate files (:func:`discover`), checks that the
+participant is enrolled, calls the importer, and then writes everything it staged
+in one transaction. The importer only reads and validates: it turns each file into
+a TEMP table with :meth:`ImportJob.stage` and raises :class:`InputError` (best via
+:meth:`ImportJob.reject` or :meth:`ImportJob.check`) for anything malformed. Because
+nothing is written until every file has been staged, a bad file adds nothing at all.
+
+Uniqueness: each staged row gets ``record_key``, an md5 digest of its identifying
+fields, and ``record_ordinal``, which counts identical rows (same key) within one
+file in file order. Rows are inserted with ``ON CONFLICT DO NOTHING`` against the
+table's primary key ``(participant_id, record_key, record_ordinal)``, so importing
+the same file again adds nothing, a later export that overlaps an earlier one adds
+only the records not stored yet, and identical records inside one file all stay.
+Tables that hold sets rather than events (``library_items``) have no ordinal column,
+and their key is ``(participant_id, record_key)``.
+
+Provenance: one ``imports`` row per file with its base name and sha256 only (folder
+names often contain a participant's real name) and the counts; one ``audit_log``
+entry per import with counts only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import duckdb
+
+from .. import participants
+from ..errors import InputError, UsageError
+from ..store import quote_literal, transaction
+from ..workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+# Order in which summaries list kinds; kinds not named here follow alphabetically.
+KIND_ORDER = (
+    "music",
+    "podcast",
+    "audiobook",
+    "video",
+    "viewing",
+    "supplemental",
+    "library",
+)
+
+# Separator (unit separator, U+001F) and NULL marker (record separator, U+001E)
+# inside the text that record keys are digests of, as SQL expressions. Both are
+# control characters that do not occur in export text fields.
+_KEY_SEPARATOR = "chr(31)"
+_KEY_NULL = "chr(30)"
+
+# Names that archive tools add and that are never export files.
+_IGNORED_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+
+# DuckDB errors that mean the input is bad; any other error is a bug and propagates.
+READER_ERRORS = (
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.IOException,
+)
+
+Importer = Callable[["ImportJob"], None]
+_REGISTRY: dict[str, Importer] = {}
+
+
+def register(platform: str) -> Callable[[Importer], Importer]:
+    """Register ``func(job: ImportJob) -> None`` as the importer for ``platform``.
+
+    The platform name is the one the CLI takes (``twinme-lab import PLATFORM``).
+    Registering a second importer for the same platform raises ``ValueError``.
+    """
+
+    def decorator(func: Importer) -> Importer:
+        if platform in _REGISTRY and _REGISTRY[platform] is not func:
+            raise ValueError(f"An importer for {platform!r} is already registered.")
+        _REGISTRY[platform] = func
+        return func
+
+    return decorator
+
+
+def platforms() -> list[str]:
+    """Return the names of the platforms that have an importer, sorted."""
+    return sorted(_REGISTRY)
+
+
+def importer_for(platform: str) -> Importer:
+    """Return the importer registered for ``platform`` or raise :class:`UsageError`."""
+    try:
+        return _REGISTRY[platform]
+    except KeyError:
+        known = ", ".join(platforms()) or "none"
+        raise UsageError(
+            f"No importer for platform {platform!r}; available: {known}."
+        ) from None
+
+
+# --------------------------------------------------------------------------- text
+
+
+def decode_text(data: bytes, label: str) -> str:
+    """Decode export bytes as UTF-8 or UTF-16 and normalise line ends to LF.
+
+    A UTF-8 byte-order mark is stripped, a UTF-16 file needs its BOM (``FF FE`` or
+    ``FE FF``), and CRLF and lone CR line ends become LF. Anything else raises
+    :class:`InputError` naming ``label``.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, body = "utf-8", data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding, body = "utf-16", data
+    else:
+        encoding, body = "utf-8", data
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{label} is not valid {encoding.upper()} text (invalid byte at offset "
+            f"{exc.start}); re-download the export, or save the file as UTF-8."
+        ) from None
+    if encoding == "utf-16":
+        text = text.removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _has_utf16_bom(head: bytes) -> bool:
+    return head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+
+
+# -------------------------------------------------------------------- source files
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One candidate export file: a file on disk or a member of a ZIP archive.
+
+    ``name`` is the base name (what is stored in ``imports``); ``label`` is the path
+    relative to the imported file, folder or archive, used in messages only.
+    Exactly one of ``path`` and (``archive``, ``member``) is set.
+    """
+
+    name: str
+    label: str
+    path: Path | None = None
+    archive: Path | None = None
+    member: str | None = None
+
+    @property
+    def in_archive(self) -> bool:
+        return self.archive is not None
+
+    @property
+    def size(self) -> int:
+        """Uncompressed size in bytes."""
+        if self.path is not None:
+            return self.path.stat().st_size
+        with zipfile.ZipFile(self.archive) as archive:
+            return archive.getinfo(self.member).file_size
+
+    @contextmanager
+    def open(self) -> Iterator:
+        """Open the raw bytes for reading (a ZIP member is decompressed as read)."""
+        if self.path is not None:
+            with open(self.path, "rb") as handle:
+                yield handle
+        else:
+            with zipfile.ZipFile(self.archive) as archive:
+                with archive.open(self.member) as handle:
+                    yield handle
+
+    def read_bytes(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
+
+    def head(self, size: int = 4096) -> bytes:
+        """Return the first ``size`` bytes, for sniffing the format."""
+        with self.open() as handle:
+            return handle.read(size)
+
+    def sha256(self) -> str:
+        """Return the hex sha256 of the raw bytes, read in 1 MiB blocks."""
+        digest = hashlib.sha256()
+        with self.open() as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def read_text(self) -> str:
+        """Return the decoded text (see :func:`decode_text`)."""
+        return decode_text(self.read_bytes(), self.label)
+
+    def read_json(self):
+        """Parse the file as JSON, raising :class:`InputError` with line and column."""
+        text = self.read_text()
+        if not text.strip():
+            raise InputError(f"{self.label} is empty; re-download the export.")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{self.label} is not valid JSON (line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg}); the file may be truncated, so "
+                "re-download the export."
+            ) from None
+
+    def readable_on_disk(self) -> bool:
+        """Whether DuckDB can read the file in place (on disk, UTF-8 with or
+        without BOM; DuckDB's readers skip a UTF-8 BOM and accept CRLF)."""
+        return self.path is not None and not _has_utf16_bom(self.head(2))
+
+    @contextmanager
+    def disk_path(self) -> Iterator[Path]:
+        """Yield a path DuckDB can read: the file itself when possible.
+
+        A ZIP member or a UTF-16 file is decoded into a UTF-8 copy in a private
+        temporary folder (mode 0700) that is removed when the block ends.
+        """
+        if self.readable_on_disk():
+            yield self.path
+            return
+        folder = Path(tempfile.mkdtemp(prefix="twinme-import-"))
+        try:
+            copy = folder / "data"
+            if self.path is None and not _has_utf16_bom(self.head(2)):
+                with self.open() as handle, open(copy, "wb") as out:
+                    shutil.copyfileobj(handle, out, 1 << 20)
+            else:
+                copy.write_text(self.read_text(), encoding="utf-8")
+            yield copy
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _member_is_safe(name: str) -> bool:
+    """Reject absolute paths, drive letters and ``..`` parts (zip-slip)."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return False
+    parts = re.split(r"[\\/]+", name)
+    return ".." not in parts
+
+
+def _ignored(parts: Sequence[str]) -> bool:
+    return any(p in _IGNORED_PARTS or p.startswith("._") for p in parts)
+
+
+def _archive_members(archive_path: Path, prefix: str) -> list[SourceFile]:
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except zipfile.BadZipFile as exc:
+        raise InputError(
+            f"{prefix or archive_path.name} is not a readable ZIP archive ({exc}); "
+            "re-download it."
+        ) from None
+    found = []
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if not _member_is_safe(info.filename):
+                raise InputError(
+                    f"{archive_path.name} contains the unsafe member path "
+                    f"{info.filename!r}, which points outside the archive; "
+                    "nothing was imported. Use the archive as the platform sent it."
+                )
+            parts = PurePosixPath(info.filename).parts
+            if _ignored(parts):
+                continue
+            label = f"{prefix}{archive_path.name}:{info.filename}"
+            found.append(
+                SourceFile(
+                    name=parts[-1],
+                    label=label,
+                    archive=archive_path,
+                    member=info.filename,
+                )
+            )
+    return found
+
+
+def discover(path: str | Path) -> list[SourceFile]:
+    """List the candidate files in a file, a folder or a ZIP archive.
+
+    A folder is searched recursively (names may contain spaces), and ZIP archives
+    found inside it are listed member by member. A ZIP member path that could point
+    outside the archive raises :class:`InputError`. Archive-tool litter such as
+    ``__MACOSX/`` and ``.DS_Store`` is skipped. The result is sorted by label.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root} was not found; check the path.")
+    if root.is_dir():
+        found: list[SourceFile] = []
+        for item in sorted(root.rglob("*")):
+            relative = item.relative_to(root)
+            if not item.is_file() or _ignored(relative.parts):
+                continue
+            if item.suffix.lower() == ".zip" and zipfile.is_zipfile(item):
+                parent = relative.parent.as_posix()
+                prefix = "" if parent == "." else parent + "/"
+                found.extend(_archive_members(item, prefix))
+                continue
+            found.append(SourceFile(item.name, relative.as_posix(), path=item))
+        return sorted(found, key=lambda s: s.label)
+    if zipfile.is_zipfile(root):
+        return sorted(_archive_members(root, ""), key=lambda s: s.label)
+    return [SourceFile(root.name, root.name, path=root)]
+
+
+# ------------------------------------------------------------------------ summary
+
+
+@dataclass
+class KindCount:
+    """Rows of one kind: ``added`` were new, ``skipped`` were already stored."""
+
+    added: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class ImportSummary:
+    """What one import did, per kind of record and per file."""
+
+    platform: str
+    participant_id: str
+    kinds: dict[str, KindCount] = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)
+    ignored_files: int = 0
+
+    def count(self, kind: str, added: int, skipped: int) -> None:
+        entry = self.kinds.setdefault(kind, KindCount())
+        entry.added += added
+        entry.skipped += skipped
+
+    def ordered_kinds(self) -> list[str]:
+        known = [k for k in KIND_ORDER if k in self.kinds]
+        return known + sorted(k for k in self.kinds if k not in KIND_ORDER)
+
+    @property
+    def added(self) -> int:
+        return sum(c.added for c in self.kinds.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.kinds.values())
+
+    def to_dict(self) -> dict:
+        """Return the summary as plain JSON-ready data (for ``--json``)."""
+        return {
+            "platform": self.platform,
+            "participant": self.participant_id,
+            "kinds": {
+                k: {"added": self.kinds[k].added, "skipped": self.kinds[k].skipped}
+                for k in self.ordered_kinds()
+            },
+            "added": self.added,
+            "skipped": self.skipped,
+            "files": list(self.files),
+            "ignored_files": self.ignored_files,
+        }
+
+    def lines(self) -> list[str]:
+        """Return one text line per kind, e.g. ``music: 300 added, 0 skipped``."""
+        return [
+            f"{k}: {self.kinds[k].added} added, {self.kinds[k].skipped} skipped "
+            "(already stored)"
+            for k in self.ordered_kinds()
+        ]
+
+
+# --------------------------------------------------------------------- import job
+
+
+@dataclass
+class StagedPart:
+    """A TEMP table of validated rows from one file, waiting to be written."""
+
+    source: SourceFile
+    format: str
+    table: str
+    staging: str
+    rows: int
+
+
+def _key_sql(columns: Sequence[str]) -> str:
+    parts = [f"coalesce(CAST({_ident(c)} AS VARCHAR), {_KEY_NULL})" for c in columns]
+    return f"md5(concat_ws({_KEY_SEPARATOR}, {', '.join(parts)}))"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class ImportJob:
+    """The state of one import: the files found, the options and the staged rows.
+
+    Attributes an importer uses: ``con`` (the open workspace connection, outside
+    any transaction while staging), ``files`` (every :class:`SourceFile` found),
+    ``options`` (keyword options given to :func:`import_path`), ``participant_id``,
+    ``platform``, ``summary`` and ``single_file`` (True when the user named one
+    file rather than a folder or archive).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        con: duckdb.DuckDBPyConnection,
+        platform: str,
+        participant_id: str,
+        path: Path,
+        files: list[SourceFile],
+        options: dict,
+    ) -> None:
+        self.workspace = workspace
+        self.con = con
+        self.platform = platform
+        self.participant_id = participant_id
+        self.path = path
+        self.files = files
+        self.options = options
+        self.single_file = len(files) == 1 and files[0].path == path
+        self.summary = ImportSummary(platform, participant_id)
+        self.parts: list[StagedPart] = []
+        self._counter = 0
+
+    # ---- selecting files
+
+    def match(
+        self, patterns: Sequence[tuple[str, str]]
+    ) -> list[tuple[SourceFile, str]]:
+        """Pair each file whose base name fully matches a pattern with its format.
+
+        ``patterns`` is a sequence of ``(format, regex)``, tried in order and
+        matched case-sensitively against the base name. Files that match nothing
+        are counted in ``summary.ignored_files``, except when the user named a
+        single file: then an unmatched file raises :class:`InputError`. No match
+        at all raises :class:`InputError` too.
+        """
+        compiled = [(fmt, re.compile(rx)) for fmt, rx in patterns]
+        matched = []
+        for source in self.files:
+            fmt = next((f for f, rx in compiled if rx.fullmatch(source.name)), None)
+            if fmt is None:
+                if self.single_file:
+                    raise InputError(
+                        f"{source.label} is not a recognised {self.platform} export "
+                        f"file; expected a file named like "
+                        f"{', '.join(rx.pattern for _, rx in compiled)}."
+                    )
+                self.summary.ignored_files += 1
+                continue
+            matched.append((source, fmt))
+        if not matched:
+            raise InputError(
+                f"No {self.platform} export file found in {self.path.name}; "
+                f"expected files named like "
+                f"{', '.join(rx.pattern for _, rx in compiled)}."
+            )
+        return matched
+
+    # ---- errors
+
+    def reject(
+        self,
+        source: SourceFile,
+        problem: str,
+        record: int | None = None,
+        fix: str = "re-download the export and import it again",
+    ) -> InputError:
+        """Return an :class:`InputError` naming the file, the record and the fix.
+
+        ``record`` is the 1-based record index (for CSV: the data row, header
+        excluded). Use it as ``raise job.reject(source, "msPlayed is missing", 7)``.
+        """
+        where = f"{source.label}, record {record}" if record else source.label
+        return InputError(f"{where}: {problem}; nothing was imported; {fix}.")
+
+    def duckdb_error(
+        self, source: SourceFile, exc: duckdb.Error, disk_path: Path | None = None
+    ) -> InputError:
+        """Turn a DuckDB reader error into an :class:`InputError` naming the file.
+
+        The file's full path is replaced by its label, because folder names may
+        carry personal names, and DuckDB's SQL excerpt is dropped.
+        """
+        text = str(exc).split("\n\nLINE ", 1)[0].strip()
+        for path in {disk_path, source.path} - {None}:
+            text = text.replace(str(path), source.label)
+        text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
+        return InputError(
+            f"{source.label} could not be read: {text}. Nothing was imported; "
+            "check that this is the original export file and not a truncated or "
+            "edited copy."
+        )
+
+    # ---- staging
+
+    def stage(
+        self,
+        source: SourceFile,
+        fmt: str,
+        table: str,
+        select_sql: str,
+        params: Sequence | None = None,
+        *,
+        key_columns: Sequence[str],
+        kind: str | None = None,
+        kind_sql: str | None = None,
+        disk_path: Path | None = None,
+    ) -> StagedPart:
+        """Stage the rows of ``select_sql`` for ``table`` as a TEMP table.
+
+        ``select_sql`` must return columns named like ``table``'s columns (all but
+        participant_id, record_key, record_ordinal and import_id, which are filled
+        in here; missing nullable columns stay NULL) plus ``_row``, the 1-based
+        record index in the file. ``key_columns`` are the identifying fields the
+        record key is a digest of (include a ``source``/format column if the
+        table has one). The summary kind is the constant ``kind`` or the SQL
+        expression ``kind_sql`` over the selected columns. DuckDB errors while
+        reading become :class:`InputError` naming the file (see
+        :meth:`duckdb_error`; pass ``disk_path`` when reading a copy).
+        """
+        if (kind is None) == (kind_sql is None):
+            raise ValueError("Give exactly one of kind and kind_sql.")
+        self._counter += 1
+        staging = f"_import_stage_{self._counter}"
+        kind_expr = quote_literal(kind) if kind is not None else kind_sql
+        ordinal = self._has_column(table, "record_ordinal")
+        key = _key_sql(key_columns)
+        ordinal_sql = (
+            ", row_number() OVER (PARTITION BY record_key ORDER BY _row) "
+            "AS record_ordinal"
+            if ordinal
+            else ""
+        )
+        sql = (
+            f"CREATE TEMP TABLE {staging} AS "
+            f"SELECT *{ordinal_sql} FROM ("
+            f"SELECT *, {key} AS record_key, ({kind_expr}) AS _kind "
+            f"FROM ({select_sql}))"
+        )
+        try:
+            self.con.execute(sql, list(params or []))
+        except READER_ERRORS as exc:
+            raise self.duckdb_error(source, exc, disk_path) from None
+        rows = self.con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
+        part = StagedPart(source, fmt, table, staging, rows)
+        self.parts.append(part)
+        return part
+
+    def check(
+        self,
+        part: StagedPart,
+        bad_sql: str,
+        problem: str,
+        fix: str = "re-download the export and import it again",
+    ) -> None:
+        """Raise :class:`InputError` for the first staged row where ``bad_sql`` holds.
+
+        ``bad_sql`` is a boolean SQL expression over the staged columns, e.g.
+        ``"ended_at IS NULL"``; the message names the file and record index.
+        """
+        row = self.con.execute(
+            f"SELECT min(_row) FROM {part.staging} WHERE ({bad_sql})"
+        ).fetchone()[0]
+        if row is not None:
+            raise self.reject(part.source, problem, int(row), fix)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return column in self._columns(table)
+
+    def _columns(self, table: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        if not rows:
+            raise ValueError(f"No table {table!r} in the workspace schema.")
+        return [name for (name,) in rows]
+
+    # ---- writing
+
+    def write(self) -> ImportSummary:
+        """Write every staged part in one transaction and fill in the summary."""
+        by_file: dict[str, list[StagedPart]] = {}
+        for part in self.parts:
+            by_file.setdefault(part.source.label, []).append(part)
+        digests = {label: parts[0].source.sha256() for label, parts in by_file.items()}
+        with transaction(self.con):
+            for label, parts in by_file.items():
+                self._write_file(parts, digests[label])
+            self.workspace.audit(
+                self.con,
+                f"import.{self.platform}",
+                self.participant_id,
+                {
+                    "files": len(by_file),
+                    "ignored_files": self.summary.ignored_files,
+                    "kinds": self.summary.to_dict()["kinds"],
+                },
+            )
+        for part in self.parts:
+            self.con.execute(f"DROP TABLE IF EXISTS {part.staging}")
+        return self.summary
+
+    def _write_file(self, parts: list[StagedPart], sha256: str) -> None:
+        source = parts[0].source
+        formats = sorted({p.format for p in parts})
+        import_id = self.con.execute(
+            "INSERT INTO imports (participant_id, platform, format, file_name, "
+            "file_sha256, imported_at, counts) VALUES (?, ?, ?, ?, ?, now(), '{}') "
+            "RETURNING import_id",
+            [
+                self.participant_id,
+                self.platform,
+                "+".join(formats),
+                source.name,
+                sha256,
+            ],
+        ).fetchone()[0]
+        counts: dict[str, dict[str, int]] = {}
+        for part in parts:
+            for kind, added, skipped in self._insert_part(part, import_id):
+                entry = counts.setdefault(kind, {"added": 0, "skipped": 0})
+                entry["added"] += added
+                entry["skipped"] += skipped
+                self.summary.count(kind, added, skipped)
+        self.con.execute(
+            "UPDATE imports SET counts = ? WHERE import_id = ?",
+            [json.dumps(counts, sort_keys=True), import_id],
+        )
+        self.summary.files.append(
+            {
+                "file": source.name,
+                "format": "+".join(formats),
+                "records": sum(p.rows for p in parts),
+                "kinds": counts,
+            }
+        )
+
+    def _insert_part(self, part: StagedPart, import_id: int):
+        target = self._columns(part.table)
+        staged = set(
+            name
+            for (name,) in self.con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_catalog = 'temp' AND table_name = ?",
+                [part.staging],
+            ).fetchall()
+        )
+        filled = {"participant_id", "import_id"}
+        columns = [c for c in target if c in staged and c not in filled]
+        column_sql = ", ".join(_ident(c) for c in columns)
+        kinds = self.con.execute(
+            f"SELECT _kind, count(*) FROM {part.staging} GROUP BY _kind ORDER BY 1"
+        ).fetchall()
+        for kind, total in kinds:
+            added = self.con.execute(
+                f"INSERT INTO {_ident(part.table)} (participant_id, import_id, "
+                f"{column_sql}) SELECT ?, ?, {column_sql} FROM {part.staging} "
+                "WHERE _kind = ? ON CONFLICT DO NOTHING",
+                [self.participant_id, import_id, kind],
+            ).fetchone()[0]
+            yield kind, added, total - added
+
+
+def import_path(
+    workspace: Workspace,
+    platform: str,
+    path: str | Path,
+    participant_id: str,
+    **options,
+) -> ImportSummary:
+    """Import the export at ``path`` (file, folder or ZIP) for an enrolled participant.
+
+    Every file is read and validated before anything is written; the writes happen
+    in one transaction. Raises :class:`UsageError` for an unknown platform or an
+    invalid participant id, :class:`NotFoundError` when the participant is not
+    enrolled, and :class:`InputError` (nothing stored) for a malformed or
+    unrecognised file. ``options`` are passed to the importer (``job.options``).
+    """
+    importer = importer_for(platform)
+    participants.validate_id(participant_id)
+    root = Path(path)
+    files = discover(root)
+    with workspace.connect() as con:
+        participants.require(con, participant_id)
+        job = ImportJob(workspace, con, platform, participant_id, root, files, options)
+        try:
+            importer(job)
+            if not job.parts:
+                raise InputError(
+                    f"No {platform} records found in {root.name}; nothing was imported."
+                )
+            summary = job.write()
+        finally:
+            for part in job.parts:
+                con.execute(f"DROP TABLE IF EXISTS {part.staging}")
+    log.info(
+        "imported %s: %d added, %d skipped", platform, summary.added, summary.skipped
+    )
+    return summary
