@@ -233,6 +233,26 @@ class SourceFile:
                 "re-download the export."
             ) from None
 
+    def first_char(self) -> str:
+        """Return the first character that is not whitespace or a BOM ("" if none).
+
+        Lets an importer tell a JSON array from an object, or an empty file, before
+        reading it.
+        """
+        head = self.head(4096)
+        for bom, encoding in (
+            (codecs.BOM_UTF8, "utf-8"),
+            (codecs.BOM_UTF16_LE, "utf-16-le"),
+            (codecs.BOM_UTF16_BE, "utf-16-be"),
+        ):
+            if head.startswith(bom):
+                head, encoding = head[len(bom) :], encoding
+                break
+        else:
+            encoding = "utf-8"
+        text = head.decode(encoding, errors="ignore").lstrip()
+        return text[:1]
+
     def readable_on_disk(self) -> bool:
         """Whether DuckDB can read the file in place (on disk, UTF-8 with or
         without BOM; DuckDB's readers skip a UTF-8 BOM and accept CRLF)."""
@@ -417,6 +437,11 @@ def _key_sql(columns: Sequence[str]) -> str:
     return f"md5(concat_ws({_KEY_SEPARATOR}, {', '.join(parts)}))"
 
 
+def _pattern_display(pattern: str) -> str:
+    """Show a file-name regex as a name pattern, e.g. ``endsong_N.json``."""
+    return pattern.replace(r"\d+", "N").replace(r"[\w-]+", "*").replace("\\", "")
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -467,6 +492,7 @@ class ImportJob:
         at all raises :class:`InputError` too.
         """
         compiled = [(fmt, re.compile(rx)) for fmt, rx in patterns]
+        names = ", ".join(_pattern_display(rx) for _, rx in patterns)
         matched = []
         for source in self.files:
             fmt = next((f for f, rx in compiled if rx.fullmatch(source.name)), None)
@@ -474,8 +500,7 @@ class ImportJob:
                 if self.single_file:
                     raise InputError(
                         f"{source.label} is not a recognised {self.platform} export "
-                        f"file; expected a file named like "
-                        f"{', '.join(rx.pattern for _, rx in compiled)}."
+                        f"file; expected a file named like {names}."
                     )
                 self.summary.ignored_files += 1
                 continue
@@ -483,8 +508,7 @@ class ImportJob:
         if not matched:
             raise InputError(
                 f"No {self.platform} export file found in {self.path.name}; "
-                f"expected files named like "
-                f"{', '.join(rx.pattern for _, rx in compiled)}."
+                f"expected files named like {names}."
             )
         return matched
 
@@ -522,6 +546,26 @@ class ImportJob:
             "check that this is the original export file and not a truncated or "
             "edited copy."
         )
+
+    def require_content(self, source: SourceFile, expected_first: str) -> None:
+        """Raise :class:`InputError` unless the file starts with ``expected_first``.
+
+        ``expected_first`` is the character the format must begin with after any
+        BOM and whitespace, such as ``"["`` for a JSON array or ``"{"`` for an
+        object. An empty file is rejected with its own message.
+        """
+        first = source.first_char()
+        if not first:
+            raise self.reject(source, "the file is empty")
+        if first != expected_first:
+            shape = {"[": "a JSON array", "{": "a JSON object"}.get(
+                expected_first, repr(expected_first)
+            )
+            raise self.reject(
+                source,
+                f"expected {shape}, but the file starts with {first!r}",
+                fix="check that this file is the one the platform exported",
+            )
 
     # ---- staging
 

@@ -1,6 +1,8 @@
 -- Behavioural events from exports (and later from platform APIs).
 -- Times are UTC; the participant's zone lives in participants.timezone, and
 -- time-of-day features convert at query time.
+-- Not stored, by design: IP addresses, user agents, usernames, countries, device
+-- names or ids, and the rows of Netflix profiles other than the chosen one.
 
 -- One row per play. record_key is a digest of the play's identifying fields, and
 -- record_ordinal counts identical plays within one file (1, 2, ...), so the same
@@ -18,8 +20,11 @@ CREATE TABLE listening_events (
     track_uri VARCHAR,
     show_name VARCHAR,
     episode_name VARCHAR,
+    episode_uri VARCHAR,
     audiobook_title VARCHAR,
+    audiobook_uri VARCHAR,
     chapter_title VARCHAR,
+    chapter_uri VARCHAR,
     skipped BOOLEAN,                    -- NULL where the export does not record it
     reason_start VARCHAR,
     reason_end VARCHAR,
@@ -34,6 +39,7 @@ CREATE TABLE listening_events (
 CREATE TABLE library_items (
     participant_id VARCHAR NOT NULL,
     item_type VARCHAR NOT NULL,         -- track | album | artist | show | episode
+                                        -- | banned_track | banned_artist
     name VARCHAR,
     artist_name VARCHAR,
     uri VARCHAR,
