@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import UsageError
 from .base import Platform
 
 SANDBOX_URL_ENV = "TWINME_SANDBOX_URL"
@@ -30,7 +31,7 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8086/oauth/callback"
 USER_AGENT = "twinme-lab/0.1 (digital-footprint research workbench)"
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A platform setting is missing or invalid; the message names the variable."""
 
 
