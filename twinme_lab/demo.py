@@ -1,0 +1,189 @@
+"""Build the demo workspace from the bundled samples and write its trait reports.
+
+:func:`build_demo` creates a fresh encrypted workspace (by default
+``data/workspace-demo``), enrols the participants listed in
+``data/samples/demo.json`` with their time zones, imports their Spotify and Netflix
+exports and IPIP-50 answers, computes features, scores traits and writes one
+report per participant. Everything runs offline.
+
+A folder that already holds a demo workspace is replaced; any other non-empty
+folder is rejected, so a real study can never be overwritten by the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import keys, participants
+from .errors import NotFoundError, UsageError
+from .reports.batch import BatchResult, run_reports
+from .workspace import META_NAME, init_workspace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEMO_WORKSPACE = Path("data") / "workspace-demo"
+MANIFEST_NAME = "demo.json"
+
+# Written into the demo workspace; only a folder holding it may be replaced.
+MARKER_NAME = "twinme-demo.json"
+
+
+@dataclass
+class DemoResult:
+    """Where the demo wrote its workspace and reports, and how long each step took."""
+
+    workspace: Path
+    key_origin: str
+    key_file: Path | None
+    imports: list[dict] = field(default_factory=list)
+    reports: BatchResult | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "workspace": str(self.workspace),
+            "key": self.key_origin,
+            "key_file": str(self.key_file) if self.key_file else None,
+            "imports": self.imports,
+            "reports": self.reports.as_dict() if self.reports else None,
+            "seconds": self.seconds,
+        }
+
+
+def samples_dir() -> Path:
+    """Return ``data/samples`` of the source tree."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "samples"
+    if not (folder / MANIFEST_NAME).is_file():
+        raise NotFoundError(
+            f"The demo samples ({folder / MANIFEST_NAME}) are missing; the demo runs "
+            "from a clone of the repository."
+        )
+    return folder
+
+
+def load_manifest(folder: Path) -> dict:
+    """Read the demo manifest, naming the file when it is not valid."""
+    path = folder / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["participants"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} is not a valid demo manifest: {exc}") from None
+    return manifest
+
+
+def clear_demo_folder(root: Path) -> None:
+    """Delete an earlier demo workspace at ``root``, with the key file it created.
+
+    Raises :class:`UsageError` if ``root`` is a non-empty folder that is not a
+    demo workspace.
+    """
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise UsageError(f"{root} is a file, not a folder; choose another --workspace.")
+    marker = root / MARKER_NAME
+    if not marker.is_file():
+        if any(root.iterdir()):
+            raise UsageError(
+                f"{root} is not empty and is not a demo workspace; the demo only "
+                "replaces its own workspaces. Choose another --workspace."
+            )
+        return
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except ValueError:
+        recorded = {}
+    key_file = recorded.get("key_file")
+    if key_file:
+        # Only a key file in the key folder, named after this workspace, is removed.
+        meta = (
+            json.loads((root / META_NAME).read_text())
+            if (root / META_NAME).is_file()
+            else {}
+        )
+        expected = keys.default_key_file(meta.get("workspace_id", ""))
+        if Path(key_file) == expected:
+            expected.unlink(missing_ok=True)
+    shutil.rmtree(root)
+
+
+def build_demo(
+    workspace: str | os.PathLike | None = None, jobs: int | None = None
+) -> DemoResult:
+    """Create the demo workspace, import the samples, score and write the reports."""
+    from . import features, traits
+    from .imports import import_path
+
+    folder = samples_dir()
+    manifest = load_manifest(folder)
+    root = Path(workspace) if workspace else DEFAULT_DEMO_WORKSPACE
+    clear_demo_folder(root)
+
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    ws, origin = init_workspace(root)
+    key_file = None
+    if not (os.environ.get(keys.KEY_ENV) or os.environ.get(keys.KEY_FILE_ENV)):
+        key_file = keys.default_key_file(ws.workspace_id)
+    (root / MARKER_NAME).write_text(
+        json.dumps(
+            {"demo": True, "key_file": str(key_file) if key_file else None}, indent=2
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    timings["init"] = time.monotonic() - started
+
+    started = time.monotonic()
+    imported = []
+    for person in manifest["participants"]:
+        participant_id = person["id"]
+        participants.add(ws, participant_id, person.get("timezone"), "demo")
+        for entry in person.get("imports", []):
+            summary = import_path(
+                ws,
+                entry["platform"],
+                folder / entry["path"],
+                participant_id,
+                **entry.get("options", {}),
+            )
+            imported.append(
+                {
+                    "participant": participant_id,
+                    "platform": entry["platform"],
+                    "path": entry["path"],
+                    "summary": _summary_dict(summary),
+                }
+            )
+    for entry in manifest.get("questionnaires", []):
+        traits.import_questionnaire(ws, folder / entry["path"], entry["instrument"])
+    timings["import"] = time.monotonic() - started
+
+    started = time.monotonic()
+    features.compute_features(ws)
+    traits.score(ws)
+    timings["score"] = time.monotonic() - started
+
+    started = time.monotonic()
+    reports = run_reports(
+        ws, [p["id"] for p in manifest["participants"]], jobs=jobs, force=True
+    )
+    timings["reports"] = time.monotonic() - started
+    timings = {step: round(seconds, 2) for step, seconds in timings.items()}
+    log.info("demo workspace built in %s", root)
+    return DemoResult(root, origin, key_file, imported, reports, timings)
+
+
+def _summary_dict(summary) -> dict:
+    if hasattr(summary, "as_dict"):
+        return summary.as_dict()
+    if hasattr(summary, "to_dict"):
+        return summary.to_dict()
+    return {"summary": str(summary)}

@@ -1,0 +1,186 @@
+"""Run trait reports for many participants in parallel processes.
+
+Each report runs in its own worker process, which opens the workspace itself and
+starts its own kernel; the workers find the key the same way this process did,
+through the inherited environment. A participant whose report folder already
+holds a report of the same data fingerprint and mapping version is skipped, so an
+interrupted batch resumes where it stopped. A failed report does not stop the
+others: its error is written to ``report_error.txt`` in its folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import participants
+from ..errors import TwinMeError, UsageError
+from ..logs import redact
+from ..workspace import Workspace, open_workspace
+from .data import load_report_data
+from .runner import ERROR_NAME, HTML_NAME, execute_report, is_current, report_folder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What happened to one participant's report: written, skipped or failed."""
+
+    participant_id: str
+    status: str
+    folder: str
+    html: str | None = None
+    error: str | None = None
+    seconds: float | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "participant": self.participant_id,
+            "status": self.status,
+            "folder": self.folder,
+            "html": self.html,
+            "error": self.error,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class BatchResult:
+    """The outcomes of a batch, in participant order."""
+
+    outcomes: list[ReportOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def failed(self) -> list[ReportOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def as_dict(self) -> dict:
+        return {
+            "written": self.count("written"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "reports": [o.as_dict() for o in self.outcomes],
+        }
+
+
+def default_jobs() -> int:
+    """Return the number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def report_one(
+    root: str, participant_id: str, mapping: str | None, force: bool
+) -> ReportOutcome:
+    """Write one participant's report unless it is current; never raises TwinMeError.
+
+    This runs in a worker process, so it takes the workspace folder, not a
+    :class:`Workspace`, and opens the workspace itself.
+    """
+    import time
+
+    started = time.monotonic()
+    folder = Path(root) / "reports" / participant_id
+    try:
+        ws = open_workspace(root)
+        report = load_report_data(ws, participant_id, mapping)
+        if not force and is_current(folder, report):
+            return ReportOutcome(
+                participant_id, "skipped", str(folder), html=str(folder / HTML_NAME)
+            )
+        paths = execute_report(ws, report)
+    except TwinMeError as exc:
+        message = redact(str(exc))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ERROR_NAME).write_text(message + "\n", encoding="utf-8")
+        log.warning("report of %s failed: %s", participant_id, message)
+        return ReportOutcome(
+            participant_id,
+            "failed",
+            str(folder),
+            error=message,
+            seconds=round(time.monotonic() - started, 3),
+        )
+    return ReportOutcome(
+        participant_id,
+        "written",
+        str(folder),
+        html=str(paths.html),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def run_reports(
+    workspace,
+    participant_ids: Iterable[str] | None = None,
+    mapping: str | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    progress: Callable[[ReportOutcome], None] | None = None,
+) -> BatchResult:
+    """Write the reports of several participants (default: all), ``jobs`` at a time.
+
+    ``progress`` is called in this process with each outcome as it arrives.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    if participant_ids is None:
+        chosen = [r["participant_id"] for r in participants.list_participants(ws)]
+    else:
+        chosen = list(participant_ids)
+        for participant_id in chosen:
+            participants.get(ws, participant_id)
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}.")
+    workers = min(jobs or default_jobs(), max(1, len(chosen)))
+    root = str(Path(ws.root).resolve())
+
+    outcomes: dict[str, ReportOutcome] = {}
+    if workers == 1:
+        for participant_id in chosen:
+            outcome = report_one(root, participant_id, mapping, force)
+            outcomes[participant_id] = outcome
+            if progress:
+                progress(outcome)
+    else:
+        # spawn: a forked child would inherit this process's threads and locks.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(
+                    report_one, root, participant_id, mapping, force
+                ): participant_id
+                for participant_id in chosen
+            }
+            for future in as_completed(futures):
+                participant_id = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a crashed worker must not stop the batch
+                    log.error(
+                        "report worker for %s crashed: %s",
+                        participant_id,
+                        type(exc).__name__,
+                    )
+                    outcome = ReportOutcome(
+                        participant_id,
+                        "failed",
+                        str(report_folder(ws, participant_id)),
+                        error=redact(
+                            f"The report worker crashed: {type(exc).__name__}: {exc}"
+                        ),
+                    )
+                outcomes[participant_id] = outcome
+                if progress:
+                    progress(outcome)
+    return BatchResult([outcomes[p] for p in chosen])

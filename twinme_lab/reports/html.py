@@ -1,0 +1,50 @@
+"""Export an executed report notebook to one standalone HTML page without code.
+
+nbconvert's ``lab`` template loads require.js, MathJax and Mermaid from CDNs. The
+report needs none of them, and require.js would stop the embedded plotly.js from
+defining ``window.Plotly``, so the template used here drops those three script
+blocks. Code cells and prompts are left out; only outputs and text remain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import nbformat
+from nbconvert import HTMLExporter
+
+_TEMPLATE_NAME = "twinme_report.html.j2"
+
+# Extends nbconvert's lab page and empties its CDN script blocks.
+_TEMPLATE = """\
+{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def exporter() -> HTMLExporter:
+    """Return an HTML exporter that writes outputs only, with no CDN scripts."""
+    html = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    html.template_file = _TEMPLATE_NAME
+    return html
+
+
+def export_html(notebook_path: Path, html_path: Path, title: str) -> Path:
+    """Write ``html_path`` from an executed notebook and return the path."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata["title"] = title
+    body, _ = exporter().from_notebook_node(notebook)
+    temporary = html_path.with_name(html_path.name + ".tmp")
+    temporary.write_text(body, encoding="utf-8")
+    temporary.replace(html_path)
+    return html_path

@@ -1,0 +1,275 @@
+"""Run the trait report notebook for one participant with papermill.
+
+The notebook runs in a fresh kernel of the running interpreter. The workspace key
+reaches that kernel only through its environment (``TWINME_KEY``), never as a
+papermill parameter, because papermill writes the parameters into the output
+notebook. The report folder gets the executed notebook, a standalone HTML page
+without code, and ``trait_scores.json`` with the numbers and their provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata, resources
+from pathlib import Path
+
+import papermill
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+from .. import keys
+from ..errors import NotFoundError, TwinMeError
+from ..workspace import Workspace, open_workspace
+from .data import ReportData, load_report_data
+from .html import export_html
+
+log = logging.getLogger(__name__)
+
+KERNEL_NAME = "python3"
+NOTEBOOK_NAME = "trait_report.ipynb"
+HTML_NAME = "trait_report.html"
+SCORES_NAME = "trait_scores.json"
+FAILED_NAME = "trait_report.failed.ipynb"
+ERROR_NAME = "report_error.txt"
+
+# Seconds to wait for the kernel to start; a cold start on a slow disk can take
+# several seconds.
+KERNEL_START_TIMEOUT = 120
+
+
+class ReportError(TwinMeError):
+    """The report notebook failed; its partial output is kept in the report folder."""
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The files one report run wrote."""
+
+    participant_id: str
+    folder: Path
+    notebook: Path
+    html: Path
+    scores: Path
+
+    def as_dict(self) -> dict:
+        return {
+            "participant": self.participant_id,
+            "folder": str(self.folder),
+            "notebook": str(self.notebook),
+            "html": str(self.html),
+            "scores": str(self.scores),
+        }
+
+
+class InterpreterKernelSpecs(KernelSpecManager):
+    """Kernel specs where ``python3`` is always ipykernel on the running interpreter.
+
+    A ``python3`` spec in the user's Jupyter folder can point at another Python that
+    lacks twinme_lab; jupyter_client would pick it before the virtual
+    environment's own. Reports must run with the interpreter that runs the runner.
+    """
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        if kernel_name != KERNEL_NAME:
+            return super().get_kernel_spec(kernel_name)
+        from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+
+        return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+
+
+def notebook_path() -> Path:
+    """Return the report notebook from ``notebooks/``, else the package's copy.
+
+    An editable install reads the repository's ``notebooks/trait_report.ipynb``; an
+    installed wheel carries a copy under ``twinme_lab/notebooks/``.
+    """
+    repository_copy = Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_NAME
+    if repository_copy.is_file():
+        return repository_copy
+    packaged = resources.files("twinme_lab").joinpath("notebooks", NOTEBOOK_NAME)
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise NotFoundError(
+        f"The report notebook {NOTEBOOK_NAME} was not found in notebooks/ or in the "
+        "installed package; reinstall twinme-lab."
+    )
+
+
+def package_version() -> str:
+    """Return the installed twinme-lab version."""
+    try:
+        return metadata.version("twinme-lab")
+    except metadata.PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
+
+
+def kernel_environment(ws: Workspace) -> dict[str, str]:
+    """Return the kernel's environment: this process's, with the workspace key set.
+
+    ``TWINME_KEY`` is set to the key that opened ``ws`` here, so the kernel opens
+    the same workspace with the same key wherever that key came from.
+    """
+    env = dict(os.environ)
+    env[keys.KEY_ENV] = ws.key.raw.hex()
+    env.pop(keys.KEY_FILE_ENV, None)
+    # The debugger's frozen-module warning would land in the notebook's stderr.
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    return env
+
+
+def report_folder(ws: Workspace, participant_id: str, output_dir=None) -> Path:
+    """Return the participant's report folder (``reports/ID`` unless given)."""
+    return Path(output_dir) if output_dir else ws.reports_dir / participant_id
+
+
+def _as_workspace(workspace) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+
+
+def read_scores(folder: Path) -> dict | None:
+    """Return a report folder's ``trait_scores.json``, or None if missing or damaged."""
+    try:
+        return json.loads((folder / SCORES_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_current(folder: Path, report: ReportData) -> bool:
+    """Tell whether a folder holds a finished report of this data and mapping."""
+    stored = read_scores(folder)
+    if stored is None or not (folder / HTML_NAME).is_file():
+        return False
+    return (
+        stored.get("data_fingerprint") == report.fingerprint
+        and stored.get("mapping_version") == report.mapping_version
+    )
+
+
+def run_report(
+    workspace,
+    participant_id: str,
+    mapping: str | None = None,
+    output_dir=None,
+) -> ReportPaths:
+    """Execute the report notebook for one participant and write its three files.
+
+    ``workspace`` is a :class:`Workspace` or a folder path. The files go to
+    ``output_dir``, by default ``reports/<participant_id>`` in the workspace. A
+    failed notebook raises :class:`ReportError` and leaves its partial output as
+    ``trait_report.failed.ipynb`` with the error in ``report_error.txt``; the
+    previous report, if any, stays in place.
+    """
+    ws = _as_workspace(workspace)
+    report = load_report_data(ws, participant_id, mapping)
+    return execute_report(ws, report, output_dir)
+
+
+def execute_report(ws: Workspace, report: ReportData, output_dir=None) -> ReportPaths:
+    """Execute the notebook for already loaded report data (see :func:`run_report`)."""
+    participant_id = report.participant_id
+    folder = report_folder(ws, participant_id, output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        "workspace": str(ws.root.resolve()),
+        "participant": participant_id,
+        "mapping": report.mapping_version,
+        "output_dir": str(folder.resolve()),
+    }
+    paths = ReportPaths(
+        participant_id,
+        folder,
+        folder / NOTEBOOK_NAME,
+        folder / HTML_NAME,
+        folder / SCORES_NAME,
+    )
+    partial = folder / "trait_report.running.ipynb"
+    started = time.monotonic()
+    _execute_notebook(ws, partial, parameters, folder)
+    seconds = time.monotonic() - started
+
+    partial.replace(paths.notebook)
+    export_html(paths.notebook, paths.html, f"Trait report {participant_id}")
+    _write_json(paths.scores, scores_document(report, parameters, seconds))
+    for stale in (folder / FAILED_NAME, folder / ERROR_NAME):
+        stale.unlink(missing_ok=True)
+    log.info("wrote report of %s in %.1f s", participant_id, seconds)
+    return paths
+
+
+def _execute_notebook(
+    ws: Workspace, output: Path, parameters: dict, folder: Path
+) -> None:
+    """Run papermill in a kernel started here with the key in its environment."""
+    # The kernel talks over IPC sockets in a folder only this user can open; TCP
+    # on loopback would let any local user connect to the kernel while it runs.
+    sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
+    manager = KernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=InterpreterKernelSpecs(),
+        transport="ipc",
+        ip=str(sockets / "kernel"),
+        connection_file=str(sockets / "connection.json"),
+    )
+    try:
+        manager.start_kernel(env=kernel_environment(ws), cwd=str(folder))
+        try:
+            papermill.execute_notebook(
+                str(notebook_path()),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                km=manager,
+                progress_bar=False,
+                log_output=False,
+                start_timeout=KERNEL_START_TIMEOUT,
+                cwd=str(folder),
+            )
+        finally:
+            manager.shutdown_kernel(now=True)
+    except papermill.PapermillExecutionError as exc:
+        failed = folder / FAILED_NAME
+        if output.exists():
+            output.replace(failed)
+        message = (
+            f"The report notebook for {parameters['participant']} failed in cell "
+            f"{exc.exec_count}: {exc.ename}: {exc.evalue}. The partial notebook is "
+            f"{failed}."
+        )
+        (folder / ERROR_NAME).write_text(message + "\n", encoding="utf-8")
+        raise ReportError(message) from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
+def scores_document(report: ReportData, parameters: dict, seconds: float) -> dict:
+    """Return the content of ``trait_scores.json`` for a finished report."""
+    return {
+        "participant_id": report.participant_id,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "package_version": package_version(),
+        "python": sys.version.split()[0],
+        "mapping_version": report.mapping_version,
+        "reference": report.reference,
+        "data_fingerprint": report.fingerprint,
+        "parameters": parameters,
+        "notebook_seconds": round(seconds, 3),
+        "traits": report.scores(),
+    }
+
+
+def _write_json(path: Path, document: dict) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(
+        json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    temporary.replace(path)
