@@ -1,0 +1,75 @@
+"""Staging of records that were parsed in Python rather than by a DuckDB reader.
+
+Exports that name other people need each name replaced by a keyed pseudonym, and
+text exports need their style counted, before anything reaches the database; both
+happen in Python. :func:`stage_records` hands such records to the framework's
+:meth:`ImportJob.stage` through a registered Arrow table, so they get the same
+record keys, ordinals, all-or-nothing write and summary as reader-based imports.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+
+from .common import ImportJob, SourceFile, StagedPart
+
+_view_numbers = itertools.count(1)
+
+
+def stage_records(
+    job: ImportJob,
+    source: SourceFile,
+    fmt: str,
+    table: str,
+    records: Sequence[Mapping],
+    columns: Mapping[str, str],
+    *,
+    key_columns: Sequence[str],
+    kind: str | None = None,
+    kind_sql: str | None = None,
+) -> StagedPart:
+    """Stage ``records`` (dicts with the keys of ``columns``) for ``table``.
+
+    ``columns`` maps each column to its DuckDB type; values are cast to it, so
+    ISO-8601 strings become timestamps. Each record's ``_row`` is its 1-based
+    index in ``records`` unless the record sets ``_row`` itself (the line or
+    record number a message should name).
+    """
+    names = list(columns)
+    arrays = {
+        name: pa.array([_as_text(record.get(name)) for record in records], pa.string())
+        for name in names
+    }
+    arrays["_row"] = pa.array(
+        [record.get("_row", index) for index, record in enumerate(records, start=1)],
+        pa.int64(),
+    )
+    arrow = pa.table(arrays)
+    view = f"_records_{next(_view_numbers)}"
+    job.con.register(view, arrow)
+    try:
+        casts = ", ".join(
+            f'CAST("{name}" AS {columns[name]}) AS "{name}"' for name in names
+        )
+        return job.stage(
+            source,
+            fmt,
+            table,
+            f"SELECT {casts}, _row FROM {view}",
+            key_columns=key_columns,
+            kind=kind,
+            kind_sql=kind_sql,
+        )
+    finally:
+        job.con.unregister(view)
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
