@@ -1,0 +1,130 @@
+"""The ``sandbox`` command: serve the local OAuth provider until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from ..errors import UsageError
+from .common import emit, json_option
+
+
+@click.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8443,
+    show_default=True,
+    help="TCP port on 127.0.0.1; 0 picks a free port.",
+)
+@click.option(
+    "--auto-consent",
+    is_flag=True,
+    help="Redirect from the authorize URL at once instead of showing a consent page.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the generated data; the same seed serves the same data.",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="Sandbox users per platform.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the generated CA, certificate and key. Default: a temporary "
+    "folder, deleted on exit.",
+)
+@click.option(
+    "--token-lifetime",
+    type=click.FloatRange(1, None),
+    default=3600.0,
+    show_default=True,
+    help="Access-token lifetime in seconds.",
+)
+@click.option(
+    "--no-rate-limits",
+    is_flag=True,
+    help="Do not apply the platforms' rate limits.",
+)
+@json_option
+def sandbox(
+    port: int,
+    auto_consent: bool,
+    seed: int,
+    users: int,
+    state_dir: str | None,
+    token_lifetime: float,
+    no_rate_limits: bool,
+) -> None:
+    """Serve a local OAuth provider and API for all seven platforms.
+
+    It listens on 127.0.0.1 only, over HTTPS with a certificate generated at
+    start. Client credentials are sandbox-<platform>-client /
+    sandbox-<platform>-secret. Choose the consenting user with
+    sandbox_user=<index or login> on the authorize URL (default: user 0).
+    Faults, rate limits and counters: /_sandbox/faults, /_sandbox/rate-limits,
+    /_sandbox/stats.
+
+    Example: twinme-lab sandbox --auto-consent --port 8443
+    """
+    from ..sandbox import SandboxError, serve
+
+    try:
+        handle = serve(
+            port=port,
+            auto_consent=auto_consent,
+            seed=seed,
+            users=users,
+            state_dir=state_dir,
+            token_lifetime=token_lifetime,
+            rate_limits=not no_rate_limits,
+        )
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from exc
+
+    variables = {**handle.env(), "REQUESTS_CA_BUNDLE": handle.ca_path}
+    exports = "\n".join(f"export {name}={value}" for name, value in variables.items())
+    emit(
+        {
+            "url": handle.url,
+            "ca_path": handle.ca_path,
+            "env": variables,
+            "auto_consent": auto_consent,
+            "seed": seed,
+            "users": users,
+        },
+        f"Sandbox serving on {handle.url} (seed {seed}, {users} users per "
+        f"platform{', auto-consent' if auto_consent else ''}).\n"
+        f"CA certificate: {handle.ca_path}\n"
+        "Point twinme-lab at it in another shell:\n"
+        f"{exports}\n"
+        "REQUESTS_CA_BUNDLE is only needed by other HTTPS clients; it replaces "
+        "the default trust store for that shell.\n"
+        "Press Ctrl-C to stop.",
+    )
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        handle.stop()
+        click.echo("Sandbox stopped.", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(sandbox)
