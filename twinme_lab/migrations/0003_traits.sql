@@ -43,8 +43,9 @@ CREATE TABLE questionnaire_scores (
 
 -- Predicted traits: a weighted mean of feature z-scores, with the share of the
 -- trait's absolute mapping weight that had data. score is NULL with coverage 0 when
--- nothing did. reference is cohort, shipped or mixed (features standardized both
--- ways); details holds each feature's value, z-score, weight and reference.
+-- nothing did. reference is cohort, shipped, mixed (features standardized both
+-- ways) or none (no evidence). details holds each weighted feature's value,
+-- z-score, weight and reference as a JSON list.
 CREATE TABLE trait_scores (
     participant_id VARCHAR NOT NULL,
     trait VARCHAR NOT NULL,
