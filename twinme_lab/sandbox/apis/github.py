@@ -43,6 +43,28 @@ EVENT_TYPES = (
 # GitHub returns at most 300 events of the last 90 days from the events APIs.
 EVENTS_CAP = 300
 DOCS = "https://docs.github.com/rest"
+# The hypermedia links of a repository object, as (name, path below the repo URL).
+REPO_LINKS = (
+    ("forks", "/forks"), ("keys", "/keys{/key_id}"),
+    ("collaborators", "/collaborators{/collaborator}"), ("teams", "/teams"),
+    ("hooks", "/hooks"), ("issue_events", "/issues/events{/number}"),
+    ("events", "/events"), ("assignees", "/assignees{/user}"),
+    ("branches", "/branches{/branch}"), ("tags", "/tags"),
+    ("blobs", "/git/blobs{/sha}"), ("git_tags", "/git/tags{/sha}"),
+    ("git_refs", "/git/refs{/sha}"), ("trees", "/git/trees{/sha}"),
+    ("statuses", "/statuses/{sha}"), ("languages", "/languages"),
+    ("stargazers", "/stargazers"), ("contributors", "/contributors"),
+    ("subscribers", "/subscribers"), ("subscription", "/subscription"),
+    ("commits", "/commits{/sha}"), ("git_commits", "/git/commits{/sha}"),
+    ("comments", "/comments{/number}"), ("issue_comment", "/issues/comments{/number}"),
+    ("contents", "/contents/{+path}"), ("compare", "/compare/{base}...{head}"),
+    ("merges", "/merges"), ("archive", "/{archive_format}{/ref}"),
+    ("downloads", "/downloads"), ("issues", "/issues{/number}"),
+    ("pulls", "/pulls{/number}"), ("milestones", "/milestones{/number}"),
+    ("notifications", "/notifications{?since,all,participating}"),
+    ("labels", "/labels{/name}"), ("releases", "/releases{/id}"),
+    ("deployments", "/deployments"),
+)  # fmt: skip
 
 # Owned repositories, repositories the user collaborates on, public events, per
 # user profile (user index modulo 3). Every fifth owned repository is a fork.
@@ -88,8 +110,14 @@ class GitHubApi(PlatformApi):
             "url": api,
             "html_url": f"https://github.com/{login}",
             "followers_url": f"{api}/followers",
+            "following_url": f"{api}/following{{/other_user}}",
+            "gists_url": f"{api}/gists{{/gist_id}}",
+            "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{api}/subscriptions",
+            "organizations_url": f"{api}/orgs",
             "repos_url": f"{api}/repos",
             "events_url": f"{api}/events{{/privacy}}",
+            "received_events_url": f"{api}/received_events",
             "type": kind,
             "site_admin": False,
         }
@@ -105,6 +133,8 @@ class GitHubApi(PlatformApi):
         main = max(languages, key=languages.get) if languages else None
         pushed = created + dt.timedelta(days=rng.randint(0, 900))
         repo_id = 400_000_000 + rng.randint(0, 10**8)
+        stars, forks, issues = rng.randint(0, 40), rng.randint(0, 5), rng.randint(0, 6)
+        links = {f"{name}_url": api + suffix for name, suffix in REPO_LINKS}
         repo = {
             "id": repo_id,
             "node_id": _node_id("Repository", repo_id),
@@ -116,24 +146,37 @@ class GitHubApi(PlatformApi):
             "description": None if rng.random() < 0.3 else f"A {rng.choice(WORDS)}",
             "fork": fork,
             "url": api,
-            "languages_url": f"{api}/languages",
-            "events_url": f"{api}/events",
+            **links,
             "created_at": iso(created),
             "updated_at": iso(pushed),
             "pushed_at": iso(pushed),
+            "git_url": f"git://github.com/{full}.git",
+            "ssh_url": f"git@github.com:{full}.git",
             "clone_url": f"https://github.com/{full}.git",
+            "svn_url": f"https://github.com/{full}",
             "homepage": None,
             "size": sum(languages.values()) // 1024,
-            "stargazers_count": rng.randint(0, 40),
-            "watchers_count": rng.randint(0, 40),
+            "stargazers_count": stars,
+            "watchers_count": stars,
             "language": main,
-            "forks_count": rng.randint(0, 5),
+            "has_issues": True,
+            "has_projects": True,
+            "has_downloads": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "forks_count": forks,
+            "mirror_url": None,
             "archived": rng.random() < 0.1,
             "disabled": False,
-            "open_issues_count": rng.randint(0, 6),
+            "open_issues_count": issues,
             "license": None,
+            "allow_forking": True,
+            "is_template": False,
             "topics": [],
             "visibility": "public",
+            "forks": forks,
+            "open_issues": issues,
+            "watchers": stars,
             "default_branch": "main",
             "permissions": {"admin": True, "push": True, "pull": True},
         }
