@@ -36,7 +36,7 @@ MARKER_NAME = "twinme-demo.json"
 
 @dataclass
 class DemoResult:
-    """Where the demo wrote its workspace and reports, and how long each step took."""
+    """The demo's workspace, key, import summaries, reports and step timings."""
 
     workspace: Path
     key_origin: str

@@ -53,8 +53,8 @@ def report(
 
     Each report folder gets trait_report.ipynb (executed), trait_report.html
     (standalone, without code) and trait_scores.json. With --all, a participant
-    whose report already matches the current data and mapping is skipped, and a
-    failed report does not stop the others; its error is kept in
+    whose report already matches the current data and mapping is skipped. A
+    failed report does not stop the others, and its error is kept in
     report_error.txt beside it.
 
     Example: twinme-lab report --participant P01

@@ -1,7 +1,7 @@
 """Run trait reports for many participants in parallel processes.
 
 Each report runs in its own worker process, which opens the workspace itself and
-starts its own kernel; the workers find the key the same way this process did,
+starts its own kernel. The workers find the key the same way this process did,
 through the inherited environment. A participant whose report folder already
 holds a report of the same data fingerprint and mapping version is skipped, so an
 interrupted batch resumes where it stopped. A failed report does not stop the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    """What happened to one participant's report: written, skipped or failed."""
+    """The outcome of one participant's report: written, skipped or failed."""
 
     participant_id: str
     status: str
@@ -83,13 +84,14 @@ def default_jobs() -> int:
 def report_one(
     root: str, participant_id: str, mapping: str | None, force: bool
 ) -> ReportOutcome:
-    """Write one participant's report unless it is current; never raises TwinMeError.
+    """Write one participant's report unless it is current.
+
+    A :class:`TwinMeError` becomes a "failed" outcome, with its message written to
+    ``report_error.txt``; other exceptions propagate.
 
     This runs in a worker process, so it takes the workspace folder, not a
     :class:`Workspace`, and opens the workspace itself.
     """
-    import time
-
     started = time.monotonic()
     folder = Path(root) / "reports" / participant_id
     try:
@@ -148,7 +150,10 @@ def run_reports(
     outcomes: dict[str, ReportOutcome] = {}
     if workers == 1:
         for participant_id in chosen:
-            outcome = report_one(root, participant_id, mapping, force)
+            try:
+                outcome = report_one(root, participant_id, mapping, force)
+            except Exception as exc:  # one broken report must not stop the batch
+                outcome = _crashed(ws, participant_id, exc)
             outcomes[participant_id] = outcome
             if progress:
                 progress(outcome)
@@ -167,20 +172,18 @@ def run_reports(
                 try:
                     outcome = future.result()
                 except Exception as exc:  # a crashed worker must not stop the batch
-                    log.error(
-                        "report worker for %s crashed: %s",
-                        participant_id,
-                        type(exc).__name__,
-                    )
-                    outcome = ReportOutcome(
-                        participant_id,
-                        "failed",
-                        str(report_folder(ws, participant_id)),
-                        error=redact(
-                            f"The report worker crashed: {type(exc).__name__}: {exc}"
-                        ),
-                    )
+                    outcome = _crashed(ws, participant_id, exc)
                 outcomes[participant_id] = outcome
                 if progress:
                     progress(outcome)
     return BatchResult([outcomes[p] for p in chosen])
+
+
+def _crashed(ws: Workspace, participant_id: str, exc: Exception) -> ReportOutcome:
+    """Record an unexpected report failure as a failed outcome and log it."""
+    message = redact(f"The report run crashed: {type(exc).__name__}: {exc}")
+    folder = report_folder(ws, participant_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ERROR_NAME).write_text(message + "\n", encoding="utf-8")
+    log.error("report of %s crashed: %s", participant_id, type(exc).__name__)
+    return ReportOutcome(participant_id, "failed", str(folder), error=message)

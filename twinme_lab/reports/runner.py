@@ -145,7 +145,7 @@ def read_scores(folder: Path) -> dict | None:
 
 
 def is_current(folder: Path, report: ReportData) -> bool:
-    """Tell whether a folder holds a finished report of this data and mapping."""
+    """Tell whether a folder contains a finished report of this data and mapping."""
     stored = read_scores(folder)
     if stored is None or not (folder / HTML_NAME).is_file():
         return False
