@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from twinme_lab.errors import UsageError
 from twinme_lab.traits import tuning
+from twinme_lab.traits.mapping import list_mappings, load_mapping, validate_mapping
 
 FAST = tuning.TuneConfig(
     outer_folds=5,
@@ -112,8 +113,8 @@ def test_default_mapping_figures():
     (result,) = tuning.tune(X, y, FAST, default_mapping=mapping)
     expected = np.corrcoef(
         (
-            (X["f0"] - X["f0"].mean()) / X["f0"].std(ddof=0)
-            + (X["f1"] - X["f1"].mean()) / X["f1"].std(ddof=0)
+            (X["f0"] - X["f0"].mean()) / X["f0"].std(ddof=1)
+            + (X["f1"] - X["f1"].mean()) / X["f1"].std(ddof=1)
         )
         / 2,
         y["Extraversion"],
@@ -171,19 +172,54 @@ def test_fingerprint_ignores_order_and_sees_values():
 
 def test_tuned_mapping_document():
     X, y = signal_data(200, seed=4)
+    y = y.rename(columns={"Extraversion": "extraversion"})
     results = tuning.tune(X, y, FAST)
     fingerprint = tuning.data_fingerprint(X, y)
     mapping = tuning.tuned_mapping(
         results,
-        base_version="default-1",
+        base=load_mapping("default-1"),
         instrument="ipip50",
         fingerprint=fingerprint,
         config=FAST,
     )
+    validate_mapping(mapping, "test")
     assert mapping["version"].startswith("default-1+tuned.")
     assert mapping["instrument"] == "ipip50"
     assert mapping["n_participants"] == 200
     assert mapping["data_fingerprint"] == fingerprint
-    assert set(mapping["traits"]["Extraversion"]["features"]) == set(X.columns)
-    assert mapping["metrics"]["Extraversion"]["r"] == results[0].r
-    assert mapping["reference"]["f0"]["sd"] > 0
+    entries = mapping["traits"]["extraversion"]
+    assert {e["feature"] for e in entries} == set(X.columns)
+    assert all(e["status"] == "tuned" for e in entries)
+    assert mapping["metrics"]["extraversion"]["r"] == results[0].r
+    assert mapping["reference_values"]["features"]["f0"]["sd"] > 0
+    # Traits that were not tuned keep the base mapping's entries.
+    assert (
+        mapping["traits"]["openness"] == load_mapping("default-1")["traits"]["openness"]
+    )
+
+
+def test_saved_mapping_is_listed_and_used(workspace):
+    X, y = signal_data(200, seed=6)
+    y = y.rename(columns={"Extraversion": "extraversion"})
+    results = tuning.tune(X, y, FAST)
+    document = tuning.tuned_mapping(
+        results,
+        base=load_mapping("default-1"),
+        instrument="ipip50",
+        fingerprint=tuning.data_fingerprint(X, y),
+        config=FAST,
+        version="tuned-test-1",
+    )
+    path = tuning.save_mapping(workspace, document)
+    assert path.is_file()
+    assert "tuned-test-1" in set(list_mappings(workspace)["version"])
+    with workspace.connect() as con:
+        row = con.execute(
+            "SELECT instrument, n_participants, data_fingerprint FROM trait_mappings "
+            "WHERE version = 'tuned-test-1'"
+        ).fetchone()
+    assert row == ("ipip50", 200, document["data_fingerprint"])
+    tuning.use_mapping(workspace, "tuned-test-1")
+    assert load_mapping(None, workspace)["version"] == "tuned-test-1"
+    with pytest.raises(UsageError, match="already exists"):
+        tuning.save_mapping(workspace, document)

@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -194,15 +195,16 @@ def default_mapping_predictions(
 ) -> np.ndarray | None:
     """Score participants with a mapping's fixed weights on cohort z-scores.
 
-    Each feature is standardized against the cohort (no questionnaire data is
-    used) and the weighted sum is divided by the weight of the features a
-    participant has. Returns None when no weighted feature is in ``features``.
+    Each feature is standardized against the cohort (mean and sample SD; no
+    questionnaire data is used) and the weighted sum is divided by the absolute
+    weight of the features a participant has, as ``twinme_lab.traits.scoring``
+    combines them. Returns None when no weighted feature is in ``features``.
     """
     used = {name: w for name, w in weights.items() if w and name in features.columns}
     if not used:
         return None
     columns = features[list(used)]
-    z = (columns - columns.mean()) / columns.std(ddof=0).replace(0.0, np.nan)
+    z = (columns - columns.mean()) / columns.std(ddof=1).replace(0.0, np.nan)
     w = pd.Series(used)
     present = z.notna()
     total = (z.fillna(0.0) * w).sum(axis=1)
@@ -402,48 +404,77 @@ def results_table(results: list[TraitResult]) -> pd.DataFrame:
 def tuned_mapping(
     results: list[TraitResult],
     *,
-    base_version: str | None,
+    base: Mapping | None,
     instrument: str,
     fingerprint: str,
     config: TuneConfig,
     version: str | None = None,
     created_at: datetime | None = None,
 ) -> dict:
-    """Build a mapping document from tuning results.
+    """Build a mapping document, in the format of ``twinme_lab.traits.mapping``.
 
-    Weights are the refitted model's coefficients on standardized features, and
-    ``reference`` holds the means and SDs that standardization used, so the
-    mapping scores a new participant as ``intercept + sum(w * (x - mean) / sd)``.
+    Each trait's weights are the refitted model's coefficients on standardized
+    features, with status ``tuned``. ``reference_values`` holds the means and SDs
+    of the tuning sample, so scoring a small cohort standardizes as the model
+    did. Traits that were not tuned keep the base mapping's entries. The
+    document also records the metrics, instrument, N and data fingerprint.
     """
     created_at = created_at or datetime.now(UTC)
     stamp = created_at.strftime("%Y%m%dT%H%M%SZ")
+    base_version = base.get("version") if base else None
     version = version or f"{base_version or 'tuned'}+tuned.{stamp}.{fingerprint[:8]}"
-    traits = {}
-    reference: dict[str, dict] = {}
+    source = f"{config.model} tuned on {instrument} scores, data {fingerprint[:12]}"
+    traits = {
+        trait: [dict(entry) for entry in entries]
+        for trait, entries in (base or {}).get("traits", {}).items()
+    }
+    reference = dict((base or {}).get("reference_values", {}).get("features", {}))
     for res in results:
-        traits[res.trait] = {
-            "intercept": res.intercept,
-            "features": {
-                name: {
-                    "weight": weight,
-                    "source": f"tuned: {config.model} on {instrument}, N={res.n}",
+        traits[res.trait] = [
+            {
+                "feature": name,
+                "weight": weight,
+                "status": "tuned",
+                "note": f"{source}, N={res.n}",
+            }
+            for name, weight in sorted(res.weights.items())
+        ]
+        for name, ref in res.reference.items():
+            if ref["sd"] > 0:
+                reference[name] = {
+                    "mean": ref["mean"],
+                    "sd": ref["sd"],
+                    "source": "tuning sample",
                 }
-                for name, weight in res.weights.items()
-            },
-        }
-        reference.update(res.reference)
+    for trait in TRAITS:
+        traits.setdefault(trait, [])
     metrics = {
         res.trait: {
             key: value
             for key, value in asdict(res).items()
-            if key not in {"weights", "carriers", "chosen_params", "trait", "reference"}
+            if key
+            not in {
+                "weights",
+                "carriers",
+                "chosen_params",
+                "trait",
+                "reference",
+                "intercept",
+            }
         }
         for res in results
     }
+    standardization = dict((base or {}).get("standardization", {}))
+    standardization.setdefault("cohort_min_participants", 30)
     return {
         "version": version,
-        "base_version": base_version,
+        "description": (
+            f"Tuned from {base_version or 'no base mapping'} on {instrument} "
+            f"questionnaire scores of {max((r.n for r in results), default=0)} "
+            f"participants with nested cross-validation ({config.model})."
+        ),
         "kind": "tuned",
+        "base_version": base_version,
         "instrument": instrument,
         "n_participants": max((res.n for res in results), default=0),
         "data_fingerprint": fingerprint,
@@ -451,6 +482,105 @@ def tuned_mapping(
         "model": config.model,
         "config": asdict(config),
         "metrics": metrics,
-        "reference": reference,
+        "carriers": {res.trait: res.carriers for res in results},
+        "standardization": standardization,
+        "reference_values": {"source": "tuning sample", "features": reference},
+        "sources": dict((base or {}).get("sources", {})),
         "traits": traits,
     }
+
+
+TRAITS = (
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+)
+
+
+def tuning_inputs(
+    workspace, instrument: str = "ipip50", feature_set: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (features, questionnaire scores) as participant x column frames.
+
+    Questionnaire scores are the instrument's trait scales; participants without
+    any score of the instrument are left out by :func:`tune`.
+    """
+    from ..features import features_table
+    from .questionnaires import questionnaire_table
+
+    rows = features_table(workspace)
+    features = rows.pivot(index="participant_id", columns="feature", values="value")
+    if feature_set:
+        missing = sorted(set(feature_set) - set(features.columns))
+        if missing:
+            raise UsageError(f"Unknown features in the feature set: {missing}.")
+        features = features[feature_set]
+    scores = questionnaire_table(workspace)
+    scores = scores[(scores["instrument"] == instrument) & scores["trait"].notna()]
+    if scores.empty:
+        raise UsageError(
+            f"No {instrument} questionnaire scores in this workspace; import "
+            "answers with 'twinme-lab questionnaire import' first."
+        )
+    wide = scores.pivot(index="participant_id", columns="trait", values="score")
+    wide = wide[[t for t in TRAITS if t in wide.columns]]
+    return features.astype(float), wide.astype(float)
+
+
+def mapping_weights(mapping: Mapping) -> dict[str, dict[str, float]]:
+    """Return trait -> feature -> weight of a mapping document."""
+    return {
+        trait: {e["feature"]: float(e["weight"]) for e in entries}
+        for trait, entries in mapping["traits"].items()
+    }
+
+
+def save_mapping(workspace, document: dict) -> Path:
+    """Write a tuned mapping to ``mappings/`` and record it in ``trait_mappings``."""
+    from ..store import transaction
+    from .mapping import mapping_path, validate_mapping
+
+    validate_mapping(document, "tuning result")
+    path = mapping_path(workspace, document["version"])
+    if path.exists():
+        raise UsageError(f"A mapping file {path} already exists; nothing was written.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2, sort_keys=True, default=float) + "\n"
+    with workspace.connect() as con:
+        with transaction(con):
+            con.execute(
+                "INSERT INTO trait_mappings VALUES (?, ?, ?, ?, ?, ?, now())",
+                [
+                    document["version"],
+                    document.get("base_version"),
+                    document["instrument"],
+                    document["n_participants"],
+                    document["data_fingerprint"],
+                    text,
+                ],
+            )
+            workspace.audit(
+                con, "mappings.tune", None, {"participants": document["n_participants"]}
+            )
+            partial = path.with_suffix(".json.partial")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+    return path
+
+
+def use_mapping(workspace, version: str) -> dict:
+    """Make ``version`` the workspace's mapping for scoring and reports."""
+    from ..store import transaction
+    from .mapping import SETTING_KEY, load_mapping
+
+    document = load_mapping(version, workspace)
+    with workspace.connect() as con:
+        with transaction(con):
+            con.execute("DELETE FROM workspace_settings WHERE key = ?", [SETTING_KEY])
+            con.execute(
+                "INSERT INTO workspace_settings VALUES (?, ?)", [SETTING_KEY, version]
+            )
+            workspace.audit(con, "mappings.use", None, {})
+    return document
