@@ -520,7 +520,7 @@ def test_github_error_with_http_200(sandbox):
 
 
 def test_requests_oauthlib_client_flow(sandbox):
-    """The client library the connectors use accepts every platform's answers."""
+    """requests-oauthlib, the connectors' client, accepts every platform's responses."""
     for name in PLATFORM_NAMES:
         client_id, secret = client_pair(name)
         platform = platforms.get(name)

@@ -27,7 +27,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from . import settings as settings_module
 from .apis import API_CLASSES, ApiError, ApiRequest, ApiResponse, PlatformApi
-from .authserver import AccessToken, TokenStore, build_server
+from .authserver import AccessToken, TokenStore, basic_credentials, build_server
 from .faults import Fault, FaultBook, RateLimiter, RateLimitRule, Stats
 
 log = logging.getLogger("twinme_lab.sandbox")
@@ -46,7 +46,7 @@ GITHUB_ERROR_CODES = {
 
 @dataclass
 class Reply:
-    """What the HTTP layer writes: status, headers, body and a delay before it."""
+    """A response for the HTTP layer: status, headers, body and a delay before it."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -353,7 +353,8 @@ class SandboxApp:
         }
         accept = headers.get("Accept", headers.get("accept", ""))
         if platform == "github" and "json" not in accept:
-            # GitHub answers form-encoded unless the client asks for JSON.
+            # GitHub's token endpoint returns a form-encoded body unless the
+            # request's Accept header names JSON.
             encoded = urlencode({key: str(value) for key, value in payload.items()})
             return Reply(
                 status,
@@ -408,17 +409,12 @@ class SandboxApp:
         )
 
     def _github_revoke(self, headers, body) -> Reply:
-        """Answer GitHub's DELETE /applications/{client_id}/token (JSON body)."""
-        validator = self.servers["github"].auth_grant.request_validator
-
-        class _Request:
-            pass
-
-        probe = _Request()
-        probe.headers = headers
-        credentials = validator._basic_credentials(probe)
-        expected = (validator.settings.client_id, validator.settings.client_secret)
-        if credentials != expected:
+        """Revoke a token as GitHub's DELETE /applications/{client_id}/token does."""
+        expected = (
+            self.settings["github"].client_id,
+            self.settings["github"].client_secret,
+        )
+        if basic_credentials(headers) != expected:
             return json_reply(
                 401,
                 {
@@ -445,10 +441,13 @@ class SandboxApp:
 
     # API --------------------------------------------------------------------
     def _find_route(self, api: PlatformApi, path: str):
+        """Return (route, path parameters), or (None, {}) when no route matches."""
         for candidate in api.routes:
-            if candidate.pattern.match(path):
-                return candidate
-        return None
+            match = candidate.pattern.match(path)
+            if match:
+                params = {k: v for k, v in match.groupdict().items() if v is not None}
+                return candidate, params
+        return None, {}
 
     def _bearer(self, headers) -> str | None:
         value = headers.get("Authorization") or ""
@@ -465,72 +464,99 @@ class SandboxApp:
                 self.stats.record(platform, "revoke", reply.status, [])
                 return reply
         if path == "/oauth2/validate" and self.settings[platform].validate_supported:
-            route_name = "validate"
-            found = None
+            found, path_params, route_name = None, {}, "validate"
         else:
-            found = self._find_route(api, path)
+            found, path_params = self._find_route(api, path)
             route_name = found.name if found else "unknown"
         fired: list[Fault] = []
-        reply = self._api_reply(
-            platform, api, found, route_name, method, path, query, headers, fired
-        )
+        if found is None and route_name != "validate":
+            reply = self._to_reply(api.error(404, f"Not found: {path}", "notFound"))
+        elif method != "GET":
+            reply = self._to_reply(api.error(405, f"Method {method} is not allowed"))
+        else:
+            record, reply = self._authenticate(platform, headers, route_name)
+            if reply is None and route_name == "validate":
+                reply = self._validate_reply(platform, record)
+            elif reply is None:
+                call = ApiRequest(
+                    platform=platform,
+                    method=method,
+                    path=path,
+                    query=parse_qs(query, keep_blank_values=True),
+                    headers=headers,
+                    api_root=f"{self.base_url}/{platform}/api",
+                    user=self.users[platform][record.grant.user_index],
+                    user_index=record.grant.user_index,
+                    scopes=frozenset(record.grant.scopes),
+                    client_id=record.grant.client_id,
+                    expires_in=record.expires_in(time.time()),
+                    route_name=route_name,
+                    path_params=path_params,
+                )
+                reply = self._call_route(api, found, call, record, fired)
         self._deliver(reply, fired)
         self.stats.record(platform, route_name, reply.status, fired)
         log.debug("%s %s/api%s -> %d", method, platform, path, reply.status)
         return reply
 
-    def _api_reply(
-        self, platform, api, found, route_name, method, path, query, headers, fired
-    ) -> Reply:
-        if found is None and route_name != "validate":
-            return self._to_reply(api.error(404, f"Not found: {path}", "notFound"))
-        if method != "GET":
-            return self._to_reply(
-                api.error(405, f"Method {method} is not allowed here")
-            )
+    def _authenticate(
+        self, platform: str, headers, route_name: str
+    ) -> tuple[AccessToken | None, Reply | None]:
+        """Return (token record, None), or (None, the 401 reply) for a bad token."""
         token_value = self._bearer(headers)
-        now = time.time()
         with self.store.lock:
-            record: AccessToken | None = self.store.access.get(token_value or "")
-            status = record.status(now) if record else "missing"
-        if record is None or record.grant.platform != platform or status != "valid":
-            message = (
-                "The access token expired"
-                if status == "expired"
-                else "Invalid access token"
-            )
-            if route_name == "validate":
-                return json_reply(
-                    401, {"status": 401, "message": "invalid access token"}
-                )
-            reply = self._to_reply(api.unauthorized(message))
-            reply.headers["WWW-Authenticate"] = invalid_token_challenge(message)
-            return reply
-        grant = record.grant
+            record = self.store.access.get(token_value or "")
+            status = record.status(time.time()) if record else "missing"
+        if record is not None and record.grant.platform == platform:
+            if status == "valid":
+                return record, None
         if route_name == "validate":
-            user = self.users[platform][grant.user_index]
-            return json_reply(
-                200,
-                {
-                    "client_id": grant.client_id,
-                    "login": user["login"],
-                    "scopes": list(grant.scopes),
-                    "user_id": user["id"],
-                    "expires_in": max(0, int(record.expires_at - now))
-                    if record.expires_at
-                    else 0,
-                },
+            return None, json_reply(
+                401, {"status": 401, "message": "invalid access token"}
             )
-        precheck = api.check_request(headers, grant.client_id)
+        if status == "expired":
+            message = "The access token expired"
+        else:
+            message = "Invalid access token"
+        reply = self._to_reply(self.apis[platform].unauthorized(message))
+        reply.headers["WWW-Authenticate"] = invalid_token_challenge(message)
+        return None, reply
+
+    def _validate_reply(self, platform: str, record: AccessToken) -> Reply:
+        """Return Twitch's GET /oauth2/validate response for a valid token."""
+        grant = record.grant
+        user = self.users[platform][grant.user_index]
+        expires_in = record.expires_in(time.time())
+        body = {
+            "client_id": grant.client_id,
+            "login": user["login"],
+            "scopes": list(grant.scopes),
+            "user_id": user["id"],
+            "expires_in": 0 if expires_in is None else expires_in,
+        }
+        return json_reply(200, body)
+
+    def _call_route(
+        self,
+        api: PlatformApi,
+        found,
+        call: ApiRequest,
+        record: AccessToken,
+        fired: list[Fault],
+    ) -> Reply:
+        """Check headers, scope, rate limit and faults, then run the route handler."""
+        grant = record.grant
+        precheck = api.check_request(call.headers, grant.client_id)
         if precheck is not None:
             return self._to_reply(precheck)
         if found.scope and found.scope not in grant.scopes:
-            return self._to_reply(
-                api.error(403, "Insufficient client scope", "insufficientPermissions")
+            denied = api.error(
+                403, "Insufficient client scope", "insufficientPermissions"
             )
+            return self._to_reply(denied)
 
         allowed, window = self.limiter.check(
-            platform, grant.client_id, grant.user_index
+            call.platform, grant.client_id, grant.user_index
         )
         limit_headers = api.rate_limit_headers(window) if window else {}
         if not allowed:
@@ -539,58 +565,43 @@ class SandboxApp:
             reply.headers["Retry-After"] = str(max(1, math.ceil(window["reset_after"])))
             return reply
 
-        fired += self.faults.take(platform, {route_name}, path)
-        faulted = self._fault_reply(platform, fired, record)
+        fired += self.faults.take(call.platform, {call.route_name}, call.path)
+        faulted = self._fault_reply(call.platform, fired, record)
         if faulted is not None:
             faulted.headers.update(limit_headers)
             return faulted
 
-        request = ApiRequest(
-            platform=platform,
-            method=method,
-            path=path,
-            query=parse_qs(query, keep_blank_values=True),
-            headers=headers,
-            api_root=f"{self.base_url}/{platform}/api",
-            user=self.users[platform][grant.user_index],
-            user_index=grant.user_index,
-            scopes=frozenset(grant.scopes),
-            client_id=grant.client_id,
-            expires_in=None
-            if record.expires_at is None
-            else int(record.expires_at - now),
-            route_name=route_name,
-            path_params=path_params_of(found, path),
-        )
         try:
-            response = found.handler(request)
+            response = found.handler(call)
         except ApiError as exc:
             response = api.error(exc.status, exc.message, exc.reason)
         reply = self._to_reply(response)
         reply.headers.update(limit_headers)
         if getattr(api, "uses_etags", False) and reply.status == 200:
-            etag = 'W/"' + hashlib.sha256(reply.body).hexdigest()[:40] + '"'
-            reply.headers["ETag"] = etag
-            sent = headers.get("If-None-Match") or ""
-            if (
-                etag in [value.strip() for value in sent.split(",")]
-                or sent.strip() == "*"
-            ):
-                self.limiter.refund(platform, grant.client_id, grant.user_index)
-                refreshed = (
-                    api.rate_limit_headers(
-                        window
-                        and {
-                            **window,
-                            "used": window["used"] - 1,
-                            "remaining": window["remaining"] + 1,
-                        }
-                    )
-                    if window
-                    else {}
-                )
-                return Reply(304, {"ETag": etag, **refreshed})
+            return self._conditional(api, call, record, reply, window)
         return reply
+
+    def _conditional(
+        self, api, call: ApiRequest, record, reply: Reply, window
+    ) -> Reply:
+        """Add an ETag; return 304 when If-None-Match carries it (GitHub)."""
+        etag = 'W/"' + hashlib.sha256(reply.body).hexdigest()[:40] + '"'
+        reply.headers["ETag"] = etag
+        sent = [
+            value.strip()
+            for value in (call.headers.get("If-None-Match") or "").split(",")
+        ]
+        if etag not in sent and "*" not in sent:
+            return reply
+        # GitHub does not count a 304 against the rate limit.
+        grant = record.grant
+        self.limiter.refund(call.platform, grant.client_id, grant.user_index)
+        headers = {"ETag": etag}
+        if window:
+            refunded = {**window, "used": window["used"] - 1}
+            refunded["remaining"] = window["remaining"] + 1
+            headers.update(api.rate_limit_headers(refunded))
+        return Reply(304, headers)
 
     def _to_reply(self, response: ApiResponse) -> Reply:
         data = response.encoded()
@@ -602,7 +613,7 @@ class SandboxApp:
     def _fault_reply(
         self, platform: str, fired: list[Fault], record: AccessToken | None
     ) -> Reply | None:
-        """Return the response a replacing fault sends, or None to answer normally."""
+        """Return the response a replacing fault sends, or None when none fired."""
         api = self.apis[platform]
         for fault in fired:
             if fault.kind not in REPLACING:
@@ -715,8 +726,3 @@ class SandboxApp:
             self.set_token_lifetime(float(payload["seconds"]))
             return json_reply(200, {"seconds": float(payload["seconds"])})
         return json_reply(404, {"error": f"No admin route {method} {path}"})
-
-
-def path_params_of(found, path: str) -> dict[str, str]:
-    match = found.pattern.match(path)
-    return {key: value for key, value in match.groupdict().items() if value is not None}

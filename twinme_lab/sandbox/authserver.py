@@ -1,9 +1,9 @@
 """The sandbox's OAuth 2.0 authorization server, built on oauthlib's server classes.
 
-oauthlib implements the protocol (RFC 6749 authorization code and refresh grants,
-RFC 7636 PKCE verification, RFC 7009 revocation, RFC 6749 error responses); this
-module supplies the :class:`SandboxValidator` that stores codes and tokens in
-memory and applies each platform's rules. Codes live 10 minutes and are
+oauthlib implements the protocol: RFC 6749 authorization code and refresh grants
+with their error responses, RFC 7636 PKCE verification and RFC 7009 revocation.
+This module supplies the :class:`SandboxValidator`, which stores codes and tokens
+in memory and applies each platform's rules. Codes live 10 minutes and are
 single-use; a reused code revokes every token issued from it (RFC 6749 section
 4.1.2). Refresh tokens are single-use: each refresh returns a new one and the
 old one is rejected with ``invalid_grant`` afterwards.
@@ -59,6 +59,12 @@ class AccessToken:
     grant: Grant
     expires_at: float | None
     revoked: bool = False
+
+    def expires_in(self, now: float) -> int | None:
+        """Return whole seconds until expiry (0 when past); None: it never expires."""
+        if self.expires_at is None:
+            return None
+        return max(0, int(self.expires_at - now))
 
     def status(self, now: float) -> str:
         """Return 'valid', 'revoked' or 'expired'."""
@@ -117,6 +123,20 @@ class TokenStore:
         return count
 
 
+def basic_credentials(headers) -> tuple[str, str] | None:
+    """Return (client_id, secret) from an HTTP Basic Authorization header, or None."""
+    header = headers.get("Authorization") or headers.get("authorization") or ""
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, _, secret = decoded.partition(":")
+    # RFC 6749 section 2.3.1: both parts are form-urlencoded before encoding.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 def _is_loopback_host(host: str | None) -> bool:
     try:
         return ipaddress.ip_address(host or "").is_loopback
@@ -140,20 +160,8 @@ class SandboxValidator(RequestValidator):
         self.extra_redirect_uris = extra_redirect_uris
 
     # Client authentication -------------------------------------------------
-    def _basic_credentials(self, request) -> tuple[str, str] | None:
-        header = request.headers.get("Authorization", "")
-        if not header.lower().startswith("basic "):
-            return None
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        client_id, _, secret = decoded.partition(":")
-        # RFC 6749 section 2.3.1: both parts are form-urlencoded before encoding.
-        return unquote_plus(client_id), unquote_plus(secret)
-
     def client_authentication_required(self, request, *args, **kwargs):
-        if self._basic_credentials(request) or request.client_secret:
+        if basic_credentials(request.headers) or request.client_secret:
             return True
         is_revocation = urlsplit(request.uri).path.endswith("/revoke")
         is_pkce_exchange = (
@@ -162,7 +170,7 @@ class SandboxValidator(RequestValidator):
         return not (is_revocation or is_pkce_exchange)
 
     def authenticate_client(self, request, *args, **kwargs):
-        credentials = self._basic_credentials(request)
+        credentials = basic_credentials(request.headers)
         if credentials is None:
             credentials = (request.client_id or "", request.client_secret or "")
         client_id, secret = credentials

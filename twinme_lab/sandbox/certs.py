@@ -1,9 +1,10 @@
 """A throwaway certificate authority and server certificate for 127.0.0.1.
 
 The sandbox serves HTTPS so that clients run the same TLS code path as against a
-real platform. Clients trust the generated CA file (``verify=ca_path`` in requests,
-or ``REQUESTS_CA_BUNDLE``); the server certificate carries 127.0.0.1 as its
-subject alternative name and both expire after ``validity_days``.
+real platform. Clients trust the generated CA file (``verify=ca_path`` in
+requests, or ``REQUESTS_CA_BUNDLE``). The server certificate carries 127.0.0.1 as
+its subject alternative name, and both certificates expire after
+``validity_days``.
 """
 
 from __future__ import annotations

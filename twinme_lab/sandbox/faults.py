@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 # Fault kinds and what each does to a matching request:
 #   rate_limit            429 with Retry-After (seconds, or an HTTP date)
 #   server_error          a 5xx status (default 503); use ``count`` for a burst
-#   slow                  waits ``delay`` seconds, then answers normally
+#   slow                  waits ``delay`` seconds, then responds normally
 #   expire_token          expires the caller's access token and answers 401
 #   revoke_refresh_token  token endpoint: revokes the refresh token sent, so the
 #                         refresh fails with invalid_grant

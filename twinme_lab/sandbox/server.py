@@ -23,7 +23,7 @@ BIND_ADDRESS = "127.0.0.1"
 
 
 class SandboxError(RuntimeError):
-    """The sandbox could not start; the message says why and what to change."""
+    """The sandbox could not start; the message gives the cause and the fix."""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -27,7 +27,7 @@ BASE62 = string.digits + string.ascii_letters
 
 @dataclass
 class ApiRequest:
-    """One authenticated API call as a route handler sees it."""
+    """One authenticated API call, as passed to a route handler."""
 
     platform: str
     method: str
@@ -74,7 +74,7 @@ class ApiResponse:
 
 
 class ApiError(Exception):
-    """Raised by a route handler to answer with the platform's error shape."""
+    """Raised by a route handler to return the platform's error response."""
 
     def __init__(self, status: int, message: str, reason: str | None = None):
         super().__init__(message)
@@ -85,7 +85,7 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Route:
-    """One API endpoint: a name, a path pattern and the handler that answers it.
+    """One API endpoint: a name, a path pattern and its handler.
 
     ``pattern`` is a regular expression matched against the whole path below
     ``/<platform>/api``. ``scope`` is the scope a token needs, or None.

@@ -1,7 +1,7 @@
 """Simulated GitHub REST API (api.github.com) with Link pagination and ETags.
 
-The server adds a weak ETag to every GitHub response and answers 304 to a
-matching ``If-None-Match``; a 304 does not count against the rate limit, as on
+The server adds a weak ETag to every 200 response and returns 304 when
+``If-None-Match`` carries it. A 304 does not count against the rate limit, as on
 GitHub.
 """
 

@@ -234,7 +234,8 @@ class RedditApi(PlatformApi):
         names = [thing["data"]["name"] for thing in reachable]
         if after:
             if after not in names:
-                # Reddit answers an unknown cursor with an empty listing.
+                # NOTE: Reddit documents no response for an unknown cursor; the
+                # sandbox returns an empty listing.
                 page = []
             else:
                 start = names.index(after) + 1

@@ -392,7 +392,7 @@ class SpotifyApi(PlatformApi):
         return json_response(artist)
 
     def restricted(self, request: ApiRequest) -> ApiResponse:
-        # Spotify answers apps created after November 2024 with 403 here.
+        # Spotify returns 403 here to apps created after 27 November 2024.
         return self.error(403, "Forbidden")
 
 
