@@ -144,6 +144,19 @@ def check_platform(platform: platforms.Platform, in_use: bool) -> list[Finding]:
             name,
         )
     )
+    if platform.requires_user_agent and not config.setting(
+        platform.env_prefix() + "USER_AGENT"
+    ):
+        findings.append(
+            Finding(
+                "user_agent",
+                WARN,
+                f"Set {platform.env_prefix()}USER_AGENT to "
+                "'platform:app-id:version (by /u/your-username)'; "
+                f"{platform.display_name} throttles generic User-Agent strings.",
+                name,
+            )
+        )
     for note in platform.doctor_notes:
         findings.append(Finding("rules", WARN, note, name))
     limit = platform.rate_limit

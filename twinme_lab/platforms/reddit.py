@@ -59,8 +59,6 @@ PLATFORM = Platform(
     doctor_notes=(
         "Reddit API access needs Reddit's approval, and its 100 requests a "
         "minute are shared by every participant of the app.",
-        "Set TWINME_REDDIT_USER_AGENT to 'platform:app-id:version (by "
-        "/u/your-reddit-username)'; Reddit throttles generic agents.",
     ),
     hooks={"account_name": lambda identity: identity.get("name")},
 )

@@ -90,6 +90,6 @@ PLATFORM = Platform(
         "literal (http://127.0.0.1:PORT/...).",
         "A Spotify app in development mode serves at most five users and needs "
         "an owner with Spotify Premium. For larger studies import the "
-        "participants' Spotify data export instead ('twinme-lab import').",
+        "participants' Spotify data export instead ('twinme-lab import spotify').",
     ),
 )
