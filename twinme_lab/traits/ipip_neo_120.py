@@ -40,12 +40,13 @@ MAX_MISSING_SHARE = 0.20
 
 # Domain letters in the order the items cycle through them.
 DOMAIN_ORDER = ("N", "E", "O", "A", "C")
+# Domain letter to trait name, as the other instruments store traits.
 DOMAINS = {
-    "N": "Neuroticism",
-    "E": "Extraversion",
-    "O": "Openness",
-    "A": "Agreeableness",
-    "C": "Conscientiousness",
+    "N": "neuroticism",
+    "E": "extraversion",
+    "O": "openness",
+    "A": "agreeableness",
+    "C": "conscientiousness",
 }
 FACETS = {
     "N": (
@@ -169,9 +170,15 @@ def item_key() -> list[Item]:
     return items
 
 
-def facet_scale(domain: str, facet: int) -> str:
-    """Return the stored scale name of a facet, e.g. 'N1 Anxiety'."""
+def facet_label(domain: str, facet: int) -> str:
+    """Return a facet's display label, e.g. 'N1 Anxiety'."""
     return f"{domain}{facet} {FACETS[domain][facet - 1]}"
+
+
+def facet_scale(domain: str, facet: int) -> str:
+    """Return the stored scale name of a facet, e.g. 'n1_anxiety'."""
+    words = FACETS[domain][facet - 1].lower().replace("-", "_").replace(" ", "_")
+    return f"{domain.lower()}{facet}_{words}"
 
 
 def scales() -> dict[str, list[Item]]:
@@ -233,3 +240,44 @@ def score(answers: Mapping[int, float | None]) -> dict[str, dict]:
             "n_missing": n_missing,
         }
     return result
+
+
+def instrument():
+    """Return the IPIP-NEO-120 as a questionnaire :class:`Instrument`.
+
+    Domain scales carry their trait; facet scales carry none, so trait tables
+    compare predictions with the five domain scores only. Register it with
+    ``questionnaires.register_instrument(ipip_neo_120.instrument())``.
+    """
+    from .questionnaires import Instrument, Scale
+
+    scale_list = []
+    for name, items in scales().items():
+        is_domain = name in DOMAINS.values()
+        first = items[0]
+        label = (
+            name.capitalize() if is_domain else facet_label(first.domain, first.facet)
+        )
+        scale_list.append(
+            Scale(
+                name,
+                label,
+                name if is_domain else None,
+                tuple((item.number, -1 if item.reversed else 1) for item in items),
+            )
+        )
+    return Instrument(
+        name=NAME,
+        title="IPIP-NEO-120 (Johnson, 2014)",
+        n_items=N_ITEMS,
+        response_min=MIN_ANSWER,
+        response_max=MAX_ANSWER,
+        max_missing_share=MAX_MISSING_SHARE,
+        scales=tuple(scale_list),
+        reliability_statistic="cronbach_alpha",
+        sources=(
+            "Johnson, J. A. (2014). Measuring thirty facets of the Five Factor "
+            "Model with a 120-item public domain inventory: Development of the "
+            "IPIP-NEO-120. Journal of Research in Personality, 51, 78-89.",
+        ),
+    )

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from importlib import resources
 
+import pandas as pd
+
 from ..errors import InputError
 
 PUBLISHED = "published"
@@ -101,3 +103,142 @@ def percentile(
         )
     z = (score - norm.mean) / norm.sd
     return 50.0 * (1.0 + math.erf(z / math.sqrt(2.0))), None
+
+
+# Export of the trait table for analysts. It lives beside the norms because its
+# percentiles come from them. Only pseudonymous ids, scores and their provenance
+# are exported: never tokens, names, feature details or raw records.
+
+EXPORT_FORMATS = ("csv", "json", "parquet")
+EXPORT_COLUMNS = (
+    "participant_id",
+    "source",
+    "instrument",
+    "trait",
+    "score",
+    "percentile",
+    "percentile_note",
+    "coverage",
+    "n_obs",
+    "mapping_version",
+    "scored_at",
+)
+INTEREST_COLUMNS = ("participant_id", "category", "label", "weight", "n_obs")
+PREDICTED_NOTE = (
+    "Predicted scores are z-scores against the mapping's reference; no "
+    "instrument's norms apply to them."
+)
+
+
+def export_table(workspace) -> pd.DataFrame:
+    """Return predicted and questionnaire trait scores with percentiles.
+
+    Predicted rows (``source`` = ``predicted``) carry coverage, observations and
+    the mapping version, and no percentile. Questionnaire rows (``source`` =
+    ``questionnaire``) carry the percentile from their own instrument's norms,
+    or NULL with the reason in ``percentile_note``.
+    """
+    with workspace.connect() as con:
+        predicted = con.execute(
+            "SELECT participant_id, trait, score, coverage, n_obs, mapping_version, "
+            "scored_at FROM trait_scores ORDER BY participant_id, trait"
+        ).df()
+        answered = con.execute(
+            "SELECT participant_id, instrument, scale, trait, score, n_items, "
+            "n_missing, scored_at FROM questionnaire_scores WHERE trait IS NOT NULL "
+            "ORDER BY participant_id, instrument, trait"
+        ).df()
+    rows = []
+    for row in predicted.itertuples(index=False):
+        rows.append(
+            {
+                "participant_id": row.participant_id,
+                "source": "predicted",
+                "instrument": None,
+                "trait": row.trait,
+                "score": None if pd.isna(row.score) else float(row.score),
+                "percentile": None,
+                "percentile_note": PREDICTED_NOTE,
+                "coverage": float(row.coverage),
+                "n_obs": int(row.n_obs),
+                "mapping_version": row.mapping_version,
+                "scored_at": row.scored_at,
+            }
+        )
+    loaded: dict[str, Norms] = {}
+    for row in answered.itertuples(index=False):
+        instrument_norms = loaded.setdefault(row.instrument, load_norms(row.instrument))
+        score = None if pd.isna(row.score) else float(row.score)
+        value, reason = percentile(instrument_norms, row.scale, score)
+        rows.append(
+            {
+                "participant_id": row.participant_id,
+                "source": "questionnaire",
+                "instrument": row.instrument,
+                "trait": row.trait,
+                "score": score,
+                "percentile": value,
+                "percentile_note": reason,
+                "coverage": None,
+                "n_obs": int(row.n_items - row.n_missing),
+                "mapping_version": None,
+                "scored_at": row.scored_at,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
+    frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True)
+    return frame
+
+
+def interests_table(workspace) -> pd.DataFrame:
+    """Return the stored interests (category, label, weight) per participant."""
+    with workspace.connect() as con:
+        return con.execute(
+            f"SELECT {', '.join(INTEREST_COLUMNS)} FROM interests "
+            "ORDER BY participant_id, category, label"
+        ).df()
+
+
+def write_export(workspace, fmt: str, out=None, interests: bool = False) -> dict:
+    """Write the export table as CSV, JSON or Parquet and return the paths.
+
+    The default file is ``<workspace>/exports/traits.<fmt>``. With ``interests``
+    the interests go to ``<stem>_interests.<fmt>`` beside it (in JSON, into the
+    same file under ``"interests"``); without it no interest leaves the workspace.
+    """
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(
+            f"Unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}."
+        )
+    path = Path(out) if out else workspace.root / "exports" / f"traits.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = export_table(workspace)
+    extra = interests_table(workspace) if interests else None
+    written = {"traits": str(path), "rows": len(table)}
+    if fmt == "json":
+        document = {
+            "traits": json.loads(table.to_json(orient="records", date_format="iso"))
+        }
+        if extra is not None:
+            document["interests"] = json.loads(extra.to_json(orient="records"))
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    else:
+        _write_frame(table, path, fmt)
+        if extra is not None:
+            extra_path = path.with_name(f"{path.stem}_interests{path.suffix}")
+            _write_frame(extra, extra_path, fmt)
+            written["interests"] = str(extra_path)
+    if extra is not None:
+        written["interest_rows"] = len(extra)
+    return written
+
+
+def _write_frame(frame, path, fmt: str) -> None:
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
