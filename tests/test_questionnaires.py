@@ -149,6 +149,43 @@ def test_import_with_bom_and_empty_cells(workspace, tmp_path):
     assert scores["extraversion"] == pytest.approx((2 + 6) / 2)
 
 
+def test_unanswered_row_stores_null_scores(workspace, tmp_path):
+    participants.add(workspace, "blank")
+    path = write_csv(tmp_path / "blank.csv", [("blank", {})], items=10)
+    summary = import_questionnaire(workspace, path, "tipi")
+    assert summary["answers"] == 0
+    assert summary["missing_answers"] == 10
+    scores = scores_of(workspace, "blank", "tipi")
+    assert len(scores) == 6
+    assert all(value is None for value in scores.values())
+    with workspace.connect() as con:
+        stored_nulls = con.execute(
+            "SELECT count(*) FROM questionnaire_scores WHERE score IS NULL"
+        ).fetchone()[0]
+    assert stored_nulls == 6
+
+
+def test_answers_link_to_their_import(workspace, tmp_path):
+    participants.add(workspace, "p1")
+    participants.add(workspace, "p2")
+    rows = [("p1", {i: 4 for i in range(1, 11)}), ("p2", {1: 2})]
+    path = write_csv(tmp_path / "link.csv", rows, items=10)
+    import_questionnaire(workspace, path, "tipi")
+    import_questionnaire(workspace, path, "tipi")
+    with workspace.connect() as con:
+        links = con.execute(
+            "SELECT a.participant_id, count(*), any_value(i.file_name), "
+            "any_value(i.participant_id) FROM questionnaire_answers a "
+            "JOIN imports i USING (import_id) GROUP BY a.participant_id "
+            "ORDER BY a.participant_id"
+        ).fetchall()
+        imports = con.execute(
+            "SELECT count(*) FROM imports WHERE platform = 'questionnaire'"
+        ).fetchone()[0]
+    assert links == [("p1", 10, "link.csv", "p1"), ("p2", 1, "link.csv", "p2")]
+    assert imports == 4
+
+
 def test_out_of_range_rejected_naming_cell(workspace, tmp_path):
     participants.add(workspace, "p1")
     participants.add(workspace, "p2")

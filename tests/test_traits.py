@@ -133,6 +133,11 @@ def test_no_features_gives_null_traits(workspace):
     assert (table["coverage"] == 0).all()
     assert (table["n_obs"] == 0).all()
     assert set(table["reference"]) == {"none"}
+    with workspace.connect() as con:
+        stored_nulls = con.execute(
+            "SELECT count(*) FROM trait_scores WHERE score IS NULL AND coverage = 0"
+        ).fetchone()[0]
+    assert stored_nulls == len(TRAITS)
 
 
 def test_coverage_is_share_of_weight(workspace):
@@ -314,3 +319,9 @@ def test_cli_features_and_score_json(workspace, capsys):
     assert out["participants"] == 1
     assert main(["score", "--mapping", "nope", "--workspace", root]) == 1
     assert "No trait mapping" in capsys.readouterr().err
+
+
+def test_score_without_participants(workspace):
+    summary = score(workspace)
+    assert summary["participants"] == 0
+    assert trait_table(workspace).empty

@@ -313,6 +313,106 @@ def parse_file(path: Path, instrument: Instrument) -> dict[str, dict[int, float]
     return result
 
 
+def _frames(
+    spec: Instrument,
+    answers_by_participant: dict[str, dict[int, float]],
+    scored: dict[str, list[ScaleScore]],
+) -> dict[str, pd.DataFrame]:
+    """Return the rows to store: per-participant counts, answers and scores."""
+    pids = sorted(answers_by_participant)
+    counts = [
+        json.dumps(
+            {
+                "answers": len(answers_by_participant[pid]),
+                "missing": spec.n_items - len(answers_by_participant[pid]),
+                "scored_scales": sum(s.score is not None for s in scored[pid]),
+            },
+            sort_keys=True,
+        )
+        for pid in pids
+    ]
+    answers = [
+        (pid, item, value)
+        for pid in pids
+        for item, value in sorted(answers_by_participant[pid].items())
+    ]
+    scores = [
+        (pid, s.scale, s.trait, s.score, s.n_items, s.n_missing)
+        for pid in pids
+        for s in scored[pid]
+    ]
+    answer_frame = pd.DataFrame(answers, columns=["participant_id", "item", "answer"])
+    answer_frame = answer_frame.astype({"item": "int64", "answer": "float64"})
+    score_frame = pd.DataFrame(
+        scores,
+        columns=["participant_id", "scale", "trait", "score", "n_items", "n_missing"],
+    )
+    score_frame = score_frame.astype({"score": "float64", "trait": "object"})
+    return {
+        "q_counts": pd.DataFrame({"participant_id": pids, "counts": counts}),
+        "q_answers": answer_frame,
+        "q_scores": score_frame,
+    }
+
+
+def _store(con, spec: Instrument, file_name: str, digest: str, frames) -> None:
+    """Replace the participants' answers and scores in one transaction.
+
+    Each participant gets an ``imports`` row (the answers' provenance) and an
+    audit entry with counts only.
+    """
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        with transaction(con):
+            con.execute(
+                "INSERT INTO imports (participant_id, platform, format, file_name, "
+                "file_sha256, imported_at, counts) "
+                "SELECT participant_id, 'questionnaire', ?, ?, ?, now(), "
+                "CAST(counts AS JSON) FROM q_counts",
+                [spec.name, file_name, digest],
+            )
+            for table in ("questionnaire_answers", "questionnaire_scores"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE instrument = ? AND participant_id IN "
+                    "(SELECT participant_id FROM q_counts)",
+                    [spec.name],
+                )
+            # The newest imports row per participant and file digest is this one,
+            # because import_id comes from an increasing sequence.
+            con.execute(
+                """
+                INSERT INTO questionnaire_answers
+                SELECT a.participant_id, ?, a.item, a.answer, i.import_id
+                FROM (SELECT CAST(participant_id AS VARCHAR) AS participant_id,
+                             CAST(item AS INTEGER) AS item,
+                             CAST(answer AS DOUBLE) AS answer
+                      FROM q_answers) a
+                JOIN (SELECT participant_id, max(import_id) AS import_id
+                      FROM imports
+                      WHERE platform = 'questionnaire' AND format = ?
+                        AND file_sha256 = ?
+                      GROUP BY participant_id) i USING (participant_id)
+                """,
+                [spec.name, spec.name, digest],
+            )
+            con.execute(
+                "INSERT INTO questionnaire_scores (participant_id, instrument, scale, "
+                "trait, score, n_items, n_missing, scored_at) "
+                "SELECT participant_id, ?, scale, CAST(trait AS VARCHAR), "
+                "CAST(score AS DOUBLE), n_items, n_missing, now() FROM q_scores",
+                [spec.name],
+            )
+            con.execute(
+                "INSERT INTO audit_log (occurred_at, kind, participant_id, counts) "
+                "SELECT now(), 'questionnaire.import', participant_id, "
+                "CAST(counts AS JSON) FROM q_counts"
+            )
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def import_questionnaire(
     workspace: Workspace, path: str | Path, instrument: str
 ) -> dict:
@@ -345,54 +445,8 @@ def import_questionnaire(
                 f"{', '.join(unknown)} are not enrolled; enrol them with "
                 "'twinme-lab participants add ID' first, or fix the ids."
             )
-        with transaction(con):
-            for pid in sorted(answers_by_participant):
-                answers = answers_by_participant[pid]
-                scores = scored[pid]
-                counts = {
-                    "answers": len(answers),
-                    "missing": spec.n_items - len(answers),
-                    "scored_scales": sum(s.score is not None for s in scores),
-                }
-                import_id = con.execute(
-                    "INSERT INTO imports (participant_id, platform, format, "
-                    "file_name, file_sha256, imported_at, counts) "
-                    "VALUES (?, 'questionnaire', ?, ?, ?, now(), ?) "
-                    "RETURNING import_id",
-                    [pid, spec.name, path.name, digest, json.dumps(counts)],
-                ).fetchone()[0]
-                for table in ("questionnaire_answers", "questionnaire_scores"):
-                    con.execute(
-                        f"DELETE FROM {table} "
-                        "WHERE participant_id = ? AND instrument = ?",
-                        [pid, spec.name],
-                    )
-                if answers:
-                    con.executemany(
-                        "INSERT INTO questionnaire_answers VALUES (?, ?, ?, ?, ?)",
-                        [
-                            [pid, spec.name, item, value, import_id]
-                            for item, value in sorted(answers.items())
-                        ],
-                    )
-                con.executemany(
-                    "INSERT INTO questionnaire_scores (participant_id, instrument, "
-                    "scale, trait, score, n_items, n_missing, scored_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-                    [
-                        [
-                            pid,
-                            spec.name,
-                            s.scale,
-                            s.trait,
-                            s.score,
-                            s.n_items,
-                            s.n_missing,
-                        ]
-                        for s in scores
-                    ],
-                )
-                workspace.audit(con, "questionnaire.import", pid, counts)
+        frames = _frames(spec, answers_by_participant, scored)
+        _store(con, spec, path.name, digest, frames)
 
     scale_counts = {}
     for scores in scored.values():
