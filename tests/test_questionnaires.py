@@ -399,3 +399,26 @@ def test_cli_import_json_and_exit_codes(workspace, tmp_path, capsys):
     )
     assert code == 0
     assert len(json.loads(capsys.readouterr().out)["reliability"]) == 5
+
+
+def test_ipip_neo_120_imports_domains(workspace, tmp_path):
+    participants.add(workspace, "neo")
+    path = write_csv(
+        tmp_path / "neo.csv", [("neo", {i: 3 for i in range(1, 121)})], items=120
+    )
+    summary = import_questionnaire(workspace, path, "ipip_neo_120")
+    assert summary["answers"] == 120
+    table = questionnaire_table(workspace, "neo")
+    domains = table[table["trait"].notna()]
+    assert sorted(domains["trait"]) == sorted(
+        [
+            "openness",
+            "conscientiousness",
+            "extraversion",
+            "agreeableness",
+            "neuroticism",
+        ]
+    )
+    # The midpoint answer reverses to itself, so every scale scores 3.
+    assert (table["score"] == 3.0).all()
+    assert len(table) == 35

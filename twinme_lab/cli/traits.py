@@ -22,8 +22,8 @@ def questionnaire() -> None:
     "--instrument",
     required=True,
     type=click.Choice(sorted(questionnaire_api.INSTRUMENTS)),
-    help="Questionnaire in the file: ipip50 (50 items, answers 1-5) or tipi "
-    "(10 items, answers 1-7).",
+    help="Questionnaire in the file: ipip50 (50 items, answers 1-5), "
+    "ipip_neo_120 (120 items, answers 1-5) or tipi (10 items, answers 1-7).",
 )
 @workspace_option
 @json_option

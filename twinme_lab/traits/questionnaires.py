@@ -1,4 +1,4 @@
-"""Questionnaire import, scoring and reliability (IPIP-50 and TIPI).
+"""Questionnaire import, scoring and reliability (IPIP-50, TIPI, IPIP-NEO-120).
 
 A questionnaire file is a CSV with a ``participant`` column and one column per
 item, named by the item's number in the instrument's published order (``1`` ..
@@ -114,6 +114,15 @@ def load_key_file(file_name: str, reliability_statistic: str) -> Instrument:
 
 register_instrument(load_key_file("ipip50_key.json", "cronbach_alpha"))
 register_instrument(load_key_file("tipi_key.json", "inter_item_r"))
+
+
+def _register_ipip_neo_120() -> None:
+    from . import ipip_neo_120
+
+    register_instrument(ipip_neo_120.instrument())
+
+
+_register_ipip_neo_120()
 
 
 def get_instrument(name: str) -> Instrument:
