@@ -377,3 +377,10 @@ def test_recompute_replaces_rows_deterministically(workspace):
 def test_unknown_participant_rejected(workspace):
     with pytest.raises(NotFoundError, match="ghost"):
         compute_features(workspace, ["ghost"])
+
+
+def test_no_participants_computes_nothing(workspace):
+    summary = compute_features(workspace)
+    assert summary["participants"] == []
+    assert summary["rows"] == 0
+    assert features_table(workspace).empty

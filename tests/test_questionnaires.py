@@ -263,6 +263,10 @@ def test_wrong_columns_rejected(workspace, tmp_path):
     unnamed.write_text("id,1,2\np1,3,3\n")
     with pytest.raises(InputError, match="no 'participant' column"):
         import_questionnaire(workspace, unnamed, "tipi")
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("participant;1;2\np1;3;3\n")
+    with pytest.raises(InputError, match="separates its columns with ';'"):
+        import_questionnaire(workspace, semicolons, "tipi")
 
 
 def test_duplicate_participant_rejected(workspace, tmp_path):

@@ -233,6 +233,11 @@ def _map_columns(
             raise InputError(f"{file_name} has two columns for item {item}.")
         items[item] = index
 
+    if participant_index is None and len(header) == 1 and ";" in header[0]:
+        raise InputError(
+            f"{file_name} separates its columns with ';'; save it as a CSV with "
+            "commas between columns."
+        )
     if participant_index is None:
         raise InputError(
             f"{file_name} has no 'participant' column; the header must name the "
