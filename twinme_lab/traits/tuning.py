@@ -584,3 +584,88 @@ def use_mapping(workspace, version: str) -> dict:
             )
             workspace.audit(con, "mappings.use", None, {})
     return document
+
+
+TUNING_NOTEBOOK = "tune_trait_mappings.ipynb"
+
+
+def notebook_file(name: str) -> Path:
+    """Return a notebook from the repository's ``notebooks/`` folder."""
+    from ..errors import NotFoundError
+
+    path = Path(__file__).resolve().parents[2] / "notebooks" / name
+    if not path.is_file():
+        raise NotFoundError(
+            f"The notebook {name} was not found in {path.parent}; run from a "
+            "checkout of the repository (pip install -e .)."
+        )
+    return path
+
+
+def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Path:
+    """Run a notebook with papermill in a fresh kernel; the key travels by env.
+
+    The kernel gets the workspace key in ``TWINME_KEY`` (as the report runner
+    does), never as a parameter, because papermill writes parameters into the
+    output notebook. Raises :class:`TwinMeError` naming the failed cell.
+    """
+    import shutil
+    import tempfile
+
+    import papermill
+    from jupyter_client import KernelManager
+
+    from ..errors import TwinMeError
+    from ..reports.runner import KERNEL_NAME, InterpreterKernelSpecs, kernel_environment
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
+    manager = KernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=InterpreterKernelSpecs(),
+        transport="ipc",
+        ip=str(sockets / "kernel"),
+        connection_file=str(sockets / "connection.json"),
+    )
+    try:
+        manager.start_kernel(env=kernel_environment(workspace), cwd=str(output.parent))
+        try:
+            papermill.execute_notebook(
+                str(notebook_file(name)),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                km=manager,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(output.parent),
+            )
+        finally:
+            manager.shutdown_kernel(now=True)
+    except papermill.PapermillExecutionError as exc:
+        raise TwinMeError(
+            f"The notebook {name} failed in cell {exc.exec_count}: {exc.ename}: "
+            f"{exc.evalue}. The partial notebook is {output}."
+        ) from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    return output
+
+
+def run_tuning(workspace, **parameters) -> dict:
+    """Run the tuning notebook and return its ``tuning_results.json``.
+
+    ``parameters`` are the notebook's (model, outer_folds, n_permutations, ...).
+    The executed notebook and the results go to ``<workspace>/tuning/<time>/``.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = workspace.root / "tuning" / stamp
+    values = {
+        "workspace": str(workspace.root.resolve()),
+        "output_dir": str(folder.resolve()),
+        **parameters,
+    }
+    execute_notebook(workspace, TUNING_NOTEBOOK, values, folder / TUNING_NOTEBOOK)
+    result = json.loads((folder / "tuning_results.json").read_text())
+    result["notebook"] = str(folder / TUNING_NOTEBOOK)
+    return result
