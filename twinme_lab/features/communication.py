@@ -88,7 +88,8 @@ FEATURES = (
         "comm_response_latency",
         "Median time from another person's message to the participant's next "
         "message in the same conversation (LinkedIn messages; Discord packages "
-        "hold only the participant's own messages).",
+        "hold only the participant's own messages). Messages in the same second "
+        "count the participant's first, so no reply has a latency of 0.",
         "minutes",
         SOURCE,
         MIN_REPLIES,
@@ -154,7 +155,8 @@ conversation AS (
     JOIN feature_scope s ON s.participant_id = w.participant_id
     WHERE w.kind = 'message' AND w.conversation_key IS NOT NULL
     WINDOW turn AS (PARTITION BY w.participant_id, w.platform, w.conversation_key
-                    ORDER BY w.written_at, w.record_key, w.record_ordinal)
+                    ORDER BY w.written_at, w.is_own DESC, w.record_key,
+                             w.record_ordinal)
 ),
 latency AS (
     SELECT participant_id, count(*) AS n_obs, min(previous_at) AS ws,
