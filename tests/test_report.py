@@ -222,6 +222,8 @@ def test_html_embeds_plotlyjs_once(run):
     html = run["paths"].html.read_text()
     version = plotly.offline.get_plotlyjs_version()
     assert html.count(f"plotly.js v{version}") == 1
+    # The library must load before the first chart calls it.
+    assert html.index(f"plotly.js v{version}") < html.index("Plotly.newPlot(")
     assert re.search(r"<script[^>]*\bsrc\s*=", html, re.IGNORECASE) is None
     assert "require.min.js" not in html
 
@@ -255,6 +257,8 @@ def test_html_shows_questionnaire_beside_prediction(run):
     assert by_trait["Agreeableness"] == "4.00"
     assert by_trait["Neuroticism"] == "2.00"
     assert "Extraversion" not in by_trait  # no prediction to compare with
+    # The IPIP project publishes no norms, so no IPIP-50 percentile is known.
+    assert "Percentile unknown: The IPIP project publishes no norms" in html
 
 
 def test_html_shows_mapping_sources_and_summary(run):

@@ -193,6 +193,7 @@ def questionnaire_frames(
     the questionnaire score is the instrument's mean item answer.
     """
     from .. import traits
+    from ..traits.norms import load_norms, percentile
 
     scores = traits.questionnaire_table(ws, participant_id)
     scores = scores.reindex(
@@ -203,6 +204,14 @@ def questionnaire_frames(
     # The trait column names the Big Five trait a scale measures, and is NULL for
     # a scale such as Emotional Stability that is reported through its reverse pole.
     scores["trait"] = scores["trait"].map(display_trait)
+    percentiles = [
+        percentile(load_norms(instrument), scale, _number_or_none(value))
+        for instrument, scale, value in zip(
+            scores["instrument"], scores["scale"], scores["score"], strict=True
+        )
+    ]
+    scores["percentile"] = [value for value, _ in percentiles]
+    scores["percentile_note"] = [reason for _, reason in percentiles]
 
     predicted = traits_frame.set_index("trait")
     rows = []
@@ -241,6 +250,9 @@ def data_summary(ws: Workspace, participant_id: str) -> pd.DataFrame:
 
     Supplemental Netflix rows (trailers, hooks, recaps) are counted on their own
     line, because they never count as viewing.
+
+    NOTE: only the Spotify and Netflix tables (listening_events, viewing_events,
+    library_items) are counted; events of other platforms are not listed yet.
     """
     with ws.connect() as con:
         participants.require(con, participant_id)

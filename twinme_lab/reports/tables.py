@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 from IPython.display import HTML, display
 
@@ -131,11 +133,25 @@ def show_comparison(report: ReportData) -> None:
                 "score (mean item)": [
                     _format(v, "{:.2f}", "not scored") for v in scores["score"]
                 ],
+                "percentile": [
+                    _format(v, "{:.0f}", "unknown") for v in scores["percentile"]
+                ],
                 "items": scores["n_items"],
                 "missing items": scores["n_missing"],
             }
         )
         _show(frame, "")
+        reasons = sorted(
+            {
+                reason
+                for value, reason in zip(
+                    scores["percentile"], scores["percentile_note"], strict=True
+                )
+                if _format(value, "{}", "") == "" and isinstance(reason, str)
+            }
+        )
+        for reason in reasons:
+            display(HTML(f"<p><em>Percentile unknown: {html.escape(reason)}</em></p>"))
 
 
 def show_summary(report: ReportData) -> None:
