@@ -27,6 +27,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
 from .. import keys
 from ..errors import NotFoundError, TwinMeError
+from ..logs import redact
 from ..workspace import Workspace, open_workspace
 from .data import ReportData, load_report_data
 from .html import export_html
@@ -237,18 +238,34 @@ def _execute_notebook(
         finally:
             manager.shutdown_kernel(now=True)
     except papermill.PapermillExecutionError as exc:
-        failed = folder / FAILED_NAME
-        if output.exists():
-            output.replace(failed)
-        message = (
+        _keep_failure(
+            folder,
+            output,
             f"The report notebook for {parameters['participant']} failed in cell "
-            f"{exc.exec_count}: {exc.ename}: {exc.evalue}. The partial notebook is "
-            f"{failed}."
+            f"{exc.exec_count}: {exc.ename}: {exc.evalue}.",
         )
-        (folder / ERROR_NAME).write_text(message + "\n", encoding="utf-8")
-        raise ReportError(message) from None
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        # A kernel that dies or does not start raises these from jupyter_client.
+        _keep_failure(
+            folder,
+            output,
+            f"The report kernel for {parameters['participant']} failed: "
+            f"{type(exc).__name__}: {exc}.",
+        )
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _keep_failure(folder: Path, output: Path, message: str) -> None:
+    """Keep the partial notebook and the error beside it, then raise ReportError."""
+    failed = folder / FAILED_NAME
+    if output.exists():
+        output.replace(failed)
+        message += f" The partial notebook is {failed}."
+    message = redact(message)
+    (folder / ERROR_NAME).write_text(message + "\n", encoding="utf-8")
+    log.warning("%s", message)
+    raise ReportError(message) from None
 
 
 def scores_document(report: ReportData, parameters: dict, seconds: float) -> dict:
