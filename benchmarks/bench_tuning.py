@@ -1,11 +1,12 @@
 """Benchmark: nested-CV tuning, and recovery of simulated traits.
 
 Part 1, speed. Tunes 1,000 participants x 100 features x 5 traits with the
-package's nested cross-validation (``twinme_lab.traits.tuning``: 5 outer folds,
-GridSearchCV over 5 ridge penalties with 5 inner folds, median imputation and
-scaling inside the folds) and reports the time without permutations and the
-time per permutation, beside a plain scikit-learn script doing the same nested
-CV (``cross_val_predict`` of the same GridSearchCV pipeline on the same folds).
+package's nested cross-validation (``twinme_lab.traits.tuning``). That is 5 outer
+folds, and in each a GridSearchCV over 5 ridge penalties with 5 inner folds, with
+median imputation and scaling inside the folds. It reports the time without
+permutations and the time per permutation, beside a plain scikit-learn script
+doing the same nested CV (``cross_val_predict`` of the same GridSearchCV
+pipeline on the same folds).
 Data: standard-normal features, 5% missing at random, each trait a linear
 function of ten features plus noise.
 

@@ -17,10 +17,11 @@ The generative model, step by step:
    ``item_loading`` on the true trait, reverse-keyed items loading negatively, per
    the instrument's key), cut into the 1-5 response categories.
 5. Ceiling per trait: the correlation of the true trait with its best linear
-   predictor from the features computed from the records (R from ordinary least
-   squares, adjusted for the number of features), times the square root of the
-   simulated questionnaire scale's Cronbach's alpha. No model can be expected to
-   correlate with the questionnaire scores more strongly than that.
+   predictor from the features computed from the records, times the square root
+   of the simulated questionnaire scale's Cronbach's alpha. R comes from ordinary
+   least squares, adjusted for the number of features. A linear model of these
+   features cannot be expected to correlate more strongly than that with the
+   questionnaire scores.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -59,7 +60,6 @@ IPIP50_SCALES = {
     "agreeableness": ("agreeableness", 1),
     "neuroticism": ("emotional_stability", -1),
 }
-DERIVED_FEATURES = ("listening_new_artist_rate",)
 MAX_PARTICIPANTS = 100_000
 
 
@@ -94,7 +94,6 @@ class Cohort:
     features: pd.DataFrame
     alpha: dict[str, float]
     ceilings: pd.DataFrame
-    effects_version: str = field(default="")
 
 
 def _data_file(name: str) -> dict:
@@ -261,8 +260,8 @@ def generate_plays(
         )
     )
     exponent = math.exp(-0.35 * latent["listening_artist_entropy"])
-    # The first artist gets share p_top; the others share the rest by a Zipf law
-    # from rank 2, so the first artist is nearly always the most played.
+    # The first artist gets share p_top. The others share the rest by a Zipf law
+    # that starts at rank 2, so the first artist is nearly always the most played.
     p_top = _logistic(_logit(0.2) + 0.6 * latent["listening_top_artist_share"])
     rest = 1.0 / np.arange(2, n_artists + 1) ** exponent
     probabilities = np.concatenate([[p_top], (1 - p_top) * rest / rest.sum()])
@@ -390,9 +389,9 @@ def listening_features(plays: pd.DataFrame, zone: str) -> pd.DataFrame:
     """Compute the listening features of every participant's plays.
 
     The definitions are those of ``twinme_lab.features.listening``, written again
-    here in pandas so that a test can check one against the other: night is 00:00
-    to 05:59 and the weekend Saturday and Sunday in local time, and artist features
-    count music plays.
+    here in pandas so that a test can check one against the other. Night is 00:00
+    to 05:59 and the weekend is Saturday and Sunday, in local time. Artist
+    features count music plays.
     """
     plays = plays.assign(local=plays["ended_at"].dt.tz_convert(zone))
     by_person = plays.groupby("participant_id")

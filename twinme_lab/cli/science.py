@@ -227,7 +227,7 @@ def mappings_use(version: str, workspace: str | None) -> None:
 def export(fmt: str, out: str | None, interests: bool, workspace: str | None) -> None:
     """Export trait scores for analysts: pseudonymous ids, scores, percentiles.
 
-    Each row holds participant id, source (predicted or questionnaire), trait,
+    Each row contains participant id, source (predicted or questionnaire), trait,
     score, percentile (from the questionnaire's own published norms, else empty
     with the reason), coverage, observations and mapping version. Tokens, names
     and raw records are never exported; interests only with --interests.

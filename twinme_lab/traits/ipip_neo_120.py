@@ -4,18 +4,22 @@ Source: Johnson, J. A. (2014). Measuring thirty facets of the Five Factor Model 
 a 120-item public domain inventory: Development of the IPIP-NEO-120. Journal of
 Research in Personality, 51, 78-89. https://doi.org/10.1016/j.jrp.2014.05.003
 
-Layout: 30 facets of four items each, six facets per domain. Items run in the
-published administration order, cycling through the domains N, E, O, A, C and
-moving to the next facet every five items, so item 1 is N1 (Anxiety), item 2 is E1
-(Friendliness), item 6 is N2 (Anger) and item 30 is C6 (Cautiousness); items 31-60,
-61-90 and 91-120 repeat that cycle. Answers are on a 1-5 scale (Very Inaccurate to
-Very Accurate) and a reverse-keyed item scores as 6 - answer.
+Layout: 30 facets of four items each, six facets per domain. Items cycle through
+the domains N, E, O, A, C and move to the next facet every five items. So item 1
+is N1 (Anxiety), item 2 is E1 (Friendliness), item 6 is N2 (Anger), item 30 is C6
+(Cautiousness), and items 31-60, 61-90 and 91-120 repeat that cycle. Answers are
+on a 1-5 scale (Very Inaccurate to Very Accurate), and a reverse-keyed item
+scores as 6 - answer.
 
-The 55 reverse-keyed item numbers were checked against two public implementations
-of Johnson's scoring that agree item for item: the item file of
-Alheimsins/b5-johnson-120-ipip-neo-pi-r (data/en/questions.json, keyed "minus")
-and IPIP_NEO_ITEMS_REVERSED_120 in NeuroQuestAi/five-factor-e (ipipneo/reverse.py,
-which credits J. A. Johnson). Neither is the article's own table.
+Sources checked: the item file of Alheimsins/b5-johnson-120-ipip-neo-pi-r
+(data/en/questions.json), which gives every item's domain, facet and keying in
+this order, and IPIP_NEO_ITEMS_REVERSED_120 in NeuroQuestAi/five-factor-e
+(ipipneo/reverse.py, which credits J. A. Johnson). The 55 reverse-keyed item
+numbers agree item for item between the two.
+
+NOTE: neither source is the article's own item table, so the item order and the
+facet of each item rest on the Alheimsins file alone. Item wording is not needed
+for scoring and is not shipped.
 
 Scores are mean item scores on the 1-5 scale. A scale with more than 20% of its
 items missing gets no score (the rule the IPIP-50 scoring uses here); for a
@@ -196,7 +200,7 @@ def scales() -> dict[str, list[Item]]:
 
 
 def validate_answer(item: int, value: float, where: str) -> float:
-    """Check one answer is on the 1-5 scale, raising InputError that names the cell."""
+    """Check that an answer is a whole number from 1 to 5; raise InputError if not."""
     if not (MIN_ANSWER <= value <= MAX_ANSWER) or value != int(value):
         raise InputError(
             f"{where}: item {item} has answer {value!r}; IPIP-NEO-120 answers are "
