@@ -599,6 +599,55 @@ def test_cli_connect_with_browser_variable(enrolled, provider, tmp_path):
         assert token not in listing.stdout + completed.stdout + completed.stderr
 
 
+def test_cli_no_browser_reads_hidden_paste(enrolled, provider):
+    process = subprocess.Popen(
+        [
+            *CLI,
+            "connect",
+            "spotify",
+            "--participant",
+            "P1",
+            "--no-browser",
+            "--workspace",
+            str(enrolled.root),
+            "--json",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    url = None
+    while url is None:
+        line = process.stderr.readline()
+        assert line, "the prompt with the authorization URL never appeared"
+        if line.startswith("https://"):
+            url = line.strip()
+    location = follow_authorize(provider, url)
+    stdout, stderr = process.communicate(location + "\n", timeout=120)
+    assert process.returncode == 0, stderr
+    assert json.loads(stdout)["status"] == "connected"
+    code = code_from_location(location)
+    assert code not in stdout
+    assert code not in stderr
+
+
+def test_connections_show_as_cards(enrolled, provider):
+    connect_pasting(enrolled, provider, "spotify", "P1")
+    listed = oauth.connections(enrolled, "P1")
+    page = listed._repr_html_()
+    assert "Spotify" in page
+    assert "#1DB954" in page
+    assert "connected" in page
+    assert "essential" in page
+    assert "Last extraction: never" in page
+    assert "Recently played tracks" in page
+    for token in list(provider.access_tokens) + provider.issued_refresh_tokens:
+        assert token not in page
+    assert oauth.ConnectionList()._repr_html_() == "<p>No connections.</p>"
+
+
 # ---------------------------------------------------------------------------
 # Attacks that must be refused
 # ---------------------------------------------------------------------------
