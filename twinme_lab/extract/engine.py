@@ -21,7 +21,7 @@ from requests.utils import parse_header_links
 from ..store import transaction
 from . import state
 from .http import Counters, EndpointError, Reply, Requester
-from .spec import Context, EndpointSpec, Target
+from .spec import Context, EndpointSpec, TargetPlan
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Tally:
     items: int = 0
     stored: int = 0
     window_start: datetime | None = None
+    cached: int = 0  # fan-out targets answered from a cross-participant cache
 
 
 def full_url(url: str, params: dict[str, Any] | None) -> str:
@@ -77,6 +78,14 @@ def parse_time(text: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def epoch(text: str | None) -> float:
+    """Return an ISO 8601 time as epoch seconds, for stream order keys."""
+    parsed = parse_time(text)
+    if parsed is None:
+        raise EndpointError(f"An item has an unreadable time {text!r}.")
+    return parsed.timestamp()
 
 
 def _conditional(page: state.PageState | None) -> dict[str, str]:
@@ -124,12 +133,12 @@ def _next_page(
             return None
         if total is None and env.page_size and len(items) < env.page_size:
             return None
-        return full_url(url, {env.cursor_param or "offset": reached})
+        return _replace_param(url, {env.cursor_param or "offset": reached})
     if style == "cursor":
         cursor = spec.next_cursor(reply.body, items) if spec.next_cursor else None
         if not cursor:
             return None
-        return full_url(url, {env.cursor_param or "after": cursor})
+        return _replace_param(url, {env.cursor_param or "after": cursor})
     return None
 
 
@@ -153,6 +162,8 @@ def first_url(env: EndpointEnv, spec: EndpointSpec, path_values: dict) -> str:
             "endpoint, which did not return it."
         ) from None
     params: dict[str, Any] = {**env.base_params, **spec.params}
+    if spec.identity_params is not None:
+        params.update(spec.identity_params(env.identity))
     if env.page_size and env.page_size_param:
         params[env.page_size_param] = env.page_size
     if env.pagination == "offset":
@@ -196,6 +207,7 @@ def _store_page(
                 spec.name,
                 now,
                 env.identity,
+                first_rank,
             )
             spec.save(ctx, distinct)
         write_extra(con)
@@ -372,7 +384,12 @@ def walk_targets(
             datetime.now(UTC),
             env.identity,
         )
-        targets: list[Target] = list(spec.targets(ctx))
+        planned = spec.targets(ctx)
+        if isinstance(planned, TargetPlan):
+            targets = list(planned.targets)
+            tally.cached = planned.cached
+        else:
+            targets = list(planned)
         known = {
             row[0]: state.PageState(*row[1:])
             for row in con.execute(
@@ -442,7 +459,7 @@ def read_endpoint(env: EndpointEnv, spec: EndpointSpec) -> dict:
     if status == "ok":
         with env.db.connect() as con:
             held = state.count_records(con, env.participant_id, env.platform, spec.name)
-        if held == 0:
+        if held == 0 and tally.cached == 0:
             status = "empty"
     counters = tally.counters
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import requests
 
+from .engine import epoch
 from .http import RetryPolicy
 from .limits import parse_retry_after
 from .spec import Context, EndpointSpec, Target
@@ -161,7 +162,8 @@ ENDPOINTS = (
         mode="stream",
         items=lambda body: body or [],
         item_id=lambda event: event["id"],
-        order_key=lambda event: float(event["id"]),
+        # Event ids are not promised to grow with time; creation times are.
+        order_key=lambda event: epoch(event.get("created_at")),
         item_time=lambda event: event.get("created_at"),
         path_values=lambda identity: (
             {"login": identity["login"]} if identity.get("login") else {}

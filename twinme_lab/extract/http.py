@@ -195,8 +195,14 @@ class Requester:
                 continue
 
             if status >= 500:
+                asked = parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.wall()
+                )
                 attempt = self._retry_or_raise(
-                    attempt, counters, f"GET {safe_url(url)} returned HTTP {status}"
+                    attempt,
+                    counters,
+                    f"GET {safe_url(url)} returned HTTP {status}",
+                    min(asked or 0.0, self.policy.backoff_cap),
                 )
                 continue
 
@@ -234,10 +240,12 @@ class Requester:
             wait = self.policy.backoff(3, self.rng) + 1.0
         return wait
 
-    def _retry_or_raise(self, attempt: int, counters: Counters, message: str) -> int:
+    def _retry_or_raise(
+        self, attempt: int, counters: Counters, message: str, at_least: float = 0.0
+    ) -> int:
         if attempt >= self.policy.max_retries:
             raise EndpointError(f"{message}, {attempt + 1} attempts in all.")
-        delay = self.policy.backoff(attempt, self.rng)
+        delay = max(at_least, self.policy.backoff(attempt, self.rng))
         log.info("%s; retry %d in %.2f s", message, attempt + 1, delay)
         counters.retries += 1
         self.clock.sleep(delay)

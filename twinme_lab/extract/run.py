@@ -216,7 +216,7 @@ def extract_connection(
                 run_id, participant_id, platform_name, spec, "requires_reauth", reauth
             )
         else:
-            source = platform.endpoint(spec.source_name)
+            source = _source_endpoint(platform, module, spec)
             env = EndpointEnv(
                 db=db,
                 run_id=run_id,
@@ -264,6 +264,21 @@ def _record_unopened(
         for row in rows:
             state.write_log(con, row)
     return rows
+
+
+def _source_endpoint(
+    platform: platforms.Platform, module: ModuleType, spec: EndpointSpec
+) -> platforms.Endpoint:
+    """Return the platform module's endpoint a spec reads.
+
+    The identity endpoint may be declared only as the platform's identity_path.
+    """
+    try:
+        return platform.endpoint(spec.source_name)
+    except KeyError:
+        if spec.name != getattr(module, "IDENTITY_ENDPOINT", None):
+            raise
+        return platforms.Endpoint(spec.name, platform.identity_path, "none")
 
 
 def _mark_reauth(

@@ -35,6 +35,8 @@ class Context:
     endpoint: str
     fetched_at: Any  # datetime in UTC
     identity: dict = field(default_factory=dict)
+    # Rank of the page's first item in the whole list (1 on the first page).
+    first_rank: int = 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class Target:
     key: str
     path_values: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Targets of a fan-out, and how many more were answered from a cache."""
+
+    targets: list[Target]
+    cached: int = 0
 
 
 # An item as the API returns it, after the spec's items() picked it out.
@@ -80,7 +90,7 @@ class EndpointSpec:
     # Event time of an item as ISO 8601 text, to record where the window began.
     item_time: Callable[[Item], str | None] | None = None
     # Fan-out: targets from the database, one request each.
-    targets: Callable[[Context], Iterable[Target]] | None = None
+    targets: Callable[[Context], Iterable[Target] | TargetPlan] | None = None
     # Reduce an item to the fields a feature needs before it is stored raw.
     trim: Callable[[Item], Item] | None = None
     save: Callable[[Context, list[Item]], None] | None = None
@@ -91,6 +101,8 @@ class EndpointSpec:
     note: str | None = None
     # Path placeholders filled from the identity response.
     path_values: Callable[[dict], dict[str, str]] | None = None
+    # Query parameters taken from the identity response (Twitch's user_id).
+    identity_params: Callable[[dict], dict[str, str]] | None = None
     # An optional scope the connection must have been granted, else skipped.
     optional_scope: str | None = None
 
