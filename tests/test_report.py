@@ -9,6 +9,7 @@ a batch with a failing notebook.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -360,18 +361,35 @@ def test_kernel_spec_ignores_shadowing_python3(tmp_path, monkeypatch):
     assert spec.argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
-def test_cli_report_without_data_shows_not_measured(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(keys.KEY_ENV, keys.generate_key())
+def test_cli_report_without_data_shows_not_measured(tmp_path, monkeypatch, capfd):
+    master = keys.generate_key()
+    monkeypatch.setenv(keys.KEY_ENV, master)
     ws, _ = init_workspace(tmp_path / "ws")
     participants.add(ws, "P02")
     traits.score(ws)
     common._state.update({"json": False, "exit_code": 0})
     code = main(
-        ["report", "--participant", "P02", "--workspace", str(ws.root), "--json"]
+        [
+            "--log-level",
+            "DEBUG",
+            "report",
+            "--participant",
+            "P02",
+            "--workspace",
+            str(ws.root),
+            "--json",
+        ]
     )
     common._state.update({"json": False, "exit_code": 0})
-    output = json.loads(capsys.readouterr().out)
+    logging.getLogger("twinme_lab").setLevel(logging.WARNING)
+    console = capfd.readouterr()
+    output = json.loads(console.out)
     assert code == 0
+    assert "wrote report of P02" in console.err  # the log reached stderr
+    for secret in (master, ws.key.database_key(), ws.key.token_key().hex()):
+        assert secret not in console.out
+        assert secret not in console.err
+
     html = Path(output["html"]).read_text()
     bars, missing = plot_calls(html)[0]
     assert bars["x"] == []
