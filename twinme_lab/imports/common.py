@@ -49,7 +49,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -281,6 +281,13 @@ class SourceFile:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def disk_paths(sources: Sequence[SourceFile]) -> Iterator[list[Path]]:
+    """Yield :meth:`SourceFile.disk_path` for several files at once."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(source.disk_path()) for source in sources]
+
+
 def _member_is_safe(name: str) -> bool:
     """Reject absolute paths, drive letters and ``..`` parts (zip-slip)."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -423,13 +430,21 @@ class ImportSummary:
 
 @dataclass
 class StagedPart:
-    """A TEMP table of validated rows from one file, waiting to be written."""
+    """A TEMP table of validated rows from one or more files, not yet written.
 
-    source: SourceFile
+    Row ``_file`` of the table is the index of its file in ``sources``.
+    """
+
+    sources: list[SourceFile]
     format: str
     table: str
     staging: str
     rows: int
+
+    @property
+    def source(self) -> SourceFile:
+        """The first (for a single-file part, the only) file of the part."""
+        return self.sources[0]
 
 
 def _key_sql(columns: Sequence[str]) -> str:
@@ -476,6 +491,9 @@ class ImportJob:
         self.single_file = len(files) == 1 and files[0].path == path
         self.summary = ImportSummary(platform, participant_id)
         self.parts: list[StagedPart] = []
+        # Extra audit entries an importer may set, such as {"keep_text": True};
+        # counts and flags only, never personal values.
+        self.audit_notes: dict = {}
         self._counter = 0
 
     # ---- selecting files
@@ -582,45 +600,102 @@ class ImportJob:
         kind_sql: str | None = None,
         disk_path: Path | None = None,
     ) -> StagedPart:
-        """Stage the rows of ``select_sql`` for ``table`` as a TEMP table.
+        """Stage the rows of ``select_sql``, read from one file, for ``table``.
 
         ``select_sql`` must return columns named like ``table``'s columns (all but
         participant_id, record_key, record_ordinal and import_id, which are filled
-        in here; missing nullable columns stay NULL) plus ``_row``, the 1-based
-        record index in the file. ``key_columns`` are the identifying fields the
-        record key is a digest of (include a ``source``/format column if the
-        table has one). The summary kind is the constant ``kind`` or the SQL
-        expression ``kind_sql`` over the selected columns. DuckDB errors while
-        reading become :class:`InputError` naming the file (see
-        :meth:`duckdb_error`; pass ``disk_path`` when reading a copy).
+        in here; a missing nullable column stays NULL; extra columns, best named
+        with a leading ``_``, are kept for checks and keys but not stored) plus
+        ``_row``, the 1-based record index in the file. ``key_columns`` are the
+        identifying fields the record key is a digest of (include a
+        ``source``/format column if the table has one). The summary kind is the
+        constant ``kind`` or the SQL expression ``kind_sql`` over the selected
+        columns. DuckDB reader errors become :class:`InputError` naming the file
+        (see :meth:`duckdb_error`; pass ``disk_path`` when reading a copy).
+        """
+        return self.stage_files(
+            [source],
+            fmt,
+            table,
+            f"SELECT *, 0 AS _file FROM ({select_sql})",
+            params,
+            key_columns=key_columns,
+            kind=kind,
+            kind_sql=kind_sql,
+            disk_paths=[disk_path] if disk_path is not None else None,
+        )
+
+    def stage_files(
+        self,
+        sources: Sequence[SourceFile],
+        fmt: str,
+        table: str,
+        select_sql: str,
+        params: Sequence | None = None,
+        *,
+        key_columns: Sequence[str],
+        kind: str | None = None,
+        kind_sql: str | None = None,
+        disk_paths: Sequence[Path] | None = None,
+    ) -> StagedPart:
+        """Stage the rows of several files of one format with one query.
+
+        Like :meth:`stage`, but ``select_sql`` reads every file in ``sources``
+        at once (``read_json([...], filename = true)``, which DuckDB reads in
+        parallel) and returns ``_file``, the 0-based index of the row's file in
+        ``sources`` (``list_position(?, filename) - 1``), and ``_row``, the
+        1-based index over the files read in order (``row_number() OVER ()``).
+        Every record of every file must be selected, because record numbers in
+        messages are counted from ``_row`` and the sizes of the earlier files.
         """
         if (kind is None) == (kind_sql is None):
             raise ValueError("Give exactly one of kind and kind_sql.")
         self._counter += 1
         staging = f"_import_stage_{self._counter}"
         kind_expr = quote_literal(kind) if kind is not None else kind_sql
-        ordinal = self._has_column(table, "record_ordinal")
-        key = _key_sql(key_columns)
-        ordinal_sql = (
-            ", row_number() OVER (PARTITION BY record_key ORDER BY _row) "
-            "AS record_ordinal"
-            if ordinal
-            else ""
-        )
         sql = (
             f"CREATE TEMP TABLE {staging} AS "
-            f"SELECT *{ordinal_sql} FROM ("
-            f"SELECT *, {key} AS record_key, ({kind_expr}) AS _kind "
-            f"FROM ({select_sql}))"
+            f"SELECT *, {_key_sql(key_columns)} AS record_key, "
+            f"({kind_expr}) AS _kind, CAST(1 AS INTEGER) AS record_ordinal "
+            f"FROM ({select_sql})"
         )
         try:
             self.con.execute(sql, list(params or []))
         except READER_ERRORS as exc:
-            raise self.duckdb_error(source, exc, disk_path) from None
+            raise self._reader_error(sources, exc, disk_paths) from None
+        if self._has_column(table, "record_ordinal"):
+            self._number_identical_rows(staging)
         rows = self.con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
-        part = StagedPart(source, fmt, table, staging, rows)
+        part = StagedPart(list(sources), fmt, table, staging, rows)
         self.parts.append(part)
         return part
+
+    def _reader_error(self, sources, exc, disk_paths) -> InputError:
+        paths = list(disk_paths or [None] * len(sources))
+        text = str(exc)
+        culprit = sources[0]
+        for source, path in zip(sources, paths, strict=True):
+            for candidate in {path, source.path} - {None}:
+                if str(candidate) in text:
+                    culprit = source
+                    text = text.replace(str(candidate), source.label)
+        return self.duckdb_error(culprit, type(exc)(text))
+
+    def _number_identical_rows(self, staging: str) -> None:
+        """Set record_ordinal to 1, 2, ... for rows with the same key in one file.
+
+        Only keys that occur more than once are numbered, because a window over
+        every row costs a full sort and repeated keys are rare.
+        """
+        self.con.execute(
+            f"UPDATE {staging} SET record_ordinal = numbered.ordinal FROM ("
+            "SELECT _file, _row, CAST(row_number() OVER (PARTITION BY _file, "
+            "record_key ORDER BY _row) AS INTEGER) AS ordinal "
+            f"FROM {staging} SEMI JOIN (SELECT _file, record_key FROM {staging} "
+            "GROUP BY ALL HAVING count(*) > 1) USING (_file, record_key)"
+            f") AS numbered WHERE {staging}._file = numbered._file "
+            f"AND {staging}._row = numbered._row AND numbered.ordinal > 1"
+        )
 
     def check(
         self,
@@ -634,21 +709,29 @@ class ImportJob:
         ``bad_sql`` is a boolean SQL expression over the staged columns, e.g.
         ``"ended_at IS NULL"``; the message names the file and record index.
         """
-        row = self.con.execute(
-            f"SELECT min(_row) FROM {part.staging} WHERE ({bad_sql})"
-        ).fetchone()[0]
-        if row is not None:
-            raise self.reject(part.source, problem, int(row), fix)
+        found = self.con.execute(
+            f"SELECT _file, _row FROM {part.staging} WHERE ({bad_sql}) "
+            "ORDER BY _file, _row LIMIT 1"
+        ).fetchone()
+        if found is None:
+            return
+        file_index, row = found
+        if len(part.sources) > 1:
+            earlier = self.con.execute(
+                f"SELECT count(*) FROM {part.staging} WHERE _file < ?", [file_index]
+            ).fetchone()[0]
+            row -= earlier
+        raise self.reject(part.sources[file_index], problem, int(row), fix)
 
     def _has_column(self, table: str, column: str) -> bool:
         return column in self._columns(table)
 
-    def _columns(self, table: str) -> list[str]:
+    def _columns(self, table: str, catalog: str | None = None) -> list[str]:
         rows = self.con.execute(
             "SELECT column_name FROM information_schema.columns "
-            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "WHERE table_catalog = coalesce(?, current_database()) "
             "AND table_name = ? ORDER BY ordinal_position",
-            [table],
+            [catalog, table],
         ).fetchall()
         if not rows:
             raise ValueError(f"No table {table!r} in the workspace schema.")
@@ -658,86 +741,152 @@ class ImportJob:
 
     def write(self) -> ImportSummary:
         """Write every staged part in one transaction and fill in the summary."""
-        by_file: dict[str, list[StagedPart]] = {}
-        for part in self.parts:
-            by_file.setdefault(part.source.label, []).append(part)
-        digests = {label: parts[0].source.sha256() for label, parts in by_file.items()}
+        files: list[tuple[StagedPart, int]] = [
+            (part, index) for part in self.parts for index in range(len(part.sources))
+        ]
+        digests = [part.sources[index].sha256() for part, index in files]
+        counts: list[dict[str, dict[str, int]]] = [{} for _ in files]
         with transaction(self.con):
-            for label, parts in by_file.items():
-                self._write_file(parts, digests[label])
+            import_ids = [
+                self._insert_import_row(part, index, digest)
+                for (part, index), digest in zip(files, digests, strict=True)
+            ]
+            tables = list(dict.fromkeys(part.table for part in self.parts))
+            for table in tables:
+                self._insert_table(table, files, import_ids, counts)
+            for file_counts in counts:
+                for kind, entry in file_counts.items():
+                    self.summary.count(kind, entry["added"], entry["skipped"])
+            for sequence, (part, index) in enumerate(files):
+                self.con.execute(
+                    "UPDATE imports SET counts = ? WHERE import_id = ?",
+                    [
+                        json.dumps(counts[sequence], sort_keys=True),
+                        import_ids[sequence],
+                    ],
+                )
+                self.summary.files.append(
+                    {
+                        "file": part.sources[index].name,
+                        "format": part.format,
+                        "records": sum(
+                            c["added"] + c["skipped"] for c in counts[sequence].values()
+                        ),
+                        "kinds": counts[sequence],
+                    }
+                )
+            audit_counts = {
+                "files": len(files),
+                "ignored_files": self.summary.ignored_files,
+                "kinds": self.summary.to_dict()["kinds"],
+                **self.audit_notes,
+            }
             self.workspace.audit(
-                self.con,
-                f"import.{self.platform}",
-                self.participant_id,
-                {
-                    "files": len(by_file),
-                    "ignored_files": self.summary.ignored_files,
-                    "kinds": self.summary.to_dict()["kinds"],
-                },
+                self.con, f"import.{self.platform}", self.participant_id, audit_counts
             )
-        for part in self.parts:
-            self.con.execute(f"DROP TABLE IF EXISTS {part.staging}")
         return self.summary
 
-    def _write_file(self, parts: list[StagedPart], sha256: str) -> None:
-        source = parts[0].source
-        formats = sorted({p.format for p in parts})
-        import_id = self.con.execute(
+    def _insert_import_row(self, part: StagedPart, index: int, digest: str) -> int:
+        return self.con.execute(
             "INSERT INTO imports (participant_id, platform, format, file_name, "
             "file_sha256, imported_at, counts) VALUES (?, ?, ?, ?, ?, now(), '{}') "
             "RETURNING import_id",
             [
                 self.participant_id,
                 self.platform,
-                "+".join(formats),
-                source.name,
-                sha256,
+                part.format,
+                part.sources[index].name,
+                digest,
             ],
         ).fetchone()[0]
-        counts: dict[str, dict[str, int]] = {}
-        for part in parts:
-            for kind, added, skipped in self._insert_part(part, import_id):
-                entry = counts.setdefault(kind, {"added": 0, "skipped": 0})
-                entry["added"] += added
-                entry["skipped"] += skipped
-                self.summary.count(kind, added, skipped)
-        self.con.execute(
-            "UPDATE imports SET counts = ? WHERE import_id = ?",
-            [json.dumps(counts, sort_keys=True), import_id],
-        )
-        self.summary.files.append(
-            {
-                "file": source.name,
-                "format": "+".join(formats),
-                "records": sum(p.rows for p in parts),
-                "kinds": counts,
-            }
-        )
 
-    def _insert_part(self, part: StagedPart, import_id: int):
-        target = self._columns(part.table)
-        staged = set(
-            name
-            for (name,) in self.con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_catalog = 'temp' AND table_name = ?",
-                [part.staging],
-            ).fetchall()
+    def _insert_table(
+        self,
+        table: str,
+        files: list[tuple[StagedPart, int]],
+        import_ids: list[int],
+        counts: list[dict[str, dict[str, int]]],
+    ) -> None:
+        """Insert the new rows of every part staged for ``table`` in one statement.
+
+        New rows are found with an anti-join against the participant's stored
+        keys, and a row staged twice in this import (the same file found twice,
+        or two overlapping exports in one folder) is kept from its first file
+        only. What remains cannot conflict with the primary key, so the insert
+        needs no ON CONFLICT clause, which would check each row separately.
+        """
+        target = self._columns(table)
+        ordinal = "record_ordinal" in target
+        key = ["record_key", "record_ordinal"] if ordinal else ["record_key"]
+        data_columns = [
+            c
+            for c in target
+            if c not in {"participant_id", "import_id", "record_key", "record_ordinal"}
+        ]
+        selects = []
+        sequence_of = {
+            (part.staging, index): sequence
+            for sequence, (part, index) in enumerate(files)
+        }
+        parts = [p for p in self.parts if p.table == table]
+        for part in parts:
+            staged = set(self._columns(part.staging, "temp"))
+            values = ", ".join(
+                _ident(c) if c in staged else f"NULL AS {_ident(c)}"
+                for c in data_columns
+            )
+            sequences = [
+                sequence_of[(part.staging, i)] for i in range(len(part.sources))
+            ]
+            ids = [import_ids[s] for s in sequences]
+            selects.append(
+                f"SELECT {values}, {', '.join(key)}, _kind, "
+                f"list_extract({ids}, _file + 1) AS import_id, "
+                f"list_extract({sequences}, _file + 1) AS _sequence "
+                f"FROM {part.staging}"
+            )
+            for file_index, kind, total in self.con.execute(
+                f"SELECT _file, _kind, count(*) FROM {part.staging} GROUP BY ALL"
+            ).fetchall():
+                # Every row counts as skipped until the anti-join below finds
+                # it new.
+                counts[sequences[file_index]][kind] = {"added": 0, "skipped": total}
+        using = ", ".join(key)
+        rows_sql = " UNION ALL ".join(selects)
+        stored_sql = f"(SELECT {using} FROM {_ident(table)} WHERE participant_id = ?)"
+        repeated = self.con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM ({rows_sql}) GROUP BY {using} "
+            "HAVING count(*) > 1)"
+        ).fetchone()[0]
+        if repeated:
+            rows_sql = self._first_copies(rows_sql, key)
+        for sequence, kind, added in self.con.execute(
+            f"SELECT _sequence, _kind, count(*) FROM ({rows_sql}) "
+            f"ANTI JOIN {stored_sql} USING ({using}) GROUP BY ALL",
+            [self.participant_id],
+        ).fetchall():
+            entry = counts[sequence][kind]
+            entry["added"] = added
+            entry["skipped"] -= added
+        column_sql = ", ".join(_ident(c) for c in data_columns + key)
+        self.con.execute(
+            f"INSERT INTO {_ident(table)} (participant_id, import_id, {column_sql}) "
+            f"SELECT ?, import_id, {column_sql} FROM ({rows_sql}) "
+            f"ANTI JOIN {stored_sql} USING ({using})",
+            [self.participant_id, self.participant_id],
         )
-        filled = {"participant_id", "import_id"}
-        columns = [c for c in target if c in staged and c not in filled]
-        column_sql = ", ".join(_ident(c) for c in columns)
-        kinds = self.con.execute(
-            f"SELECT _kind, count(*) FROM {part.staging} GROUP BY _kind ORDER BY 1"
-        ).fetchall()
-        for kind, total in kinds:
-            added = self.con.execute(
-                f"INSERT INTO {_ident(part.table)} (participant_id, import_id, "
-                f"{column_sql}) SELECT ?, ?, {column_sql} FROM {part.staging} "
-                "WHERE _kind = ? ON CONFLICT DO NOTHING",
-                [self.participant_id, import_id, kind],
-            ).fetchone()[0]
-            yield kind, added, total - added
+        self.con.execute("DROP TABLE IF EXISTS _import_first_copies")
+        for part in parts:
+            self.con.execute(f"DROP TABLE IF EXISTS {part.staging}")
+
+    def _first_copies(self, rows_sql: str, key: list[str]) -> str:
+        """Keep, of rows staged more than once in this import, the first file's."""
+        using = ", ".join(key)
+        self.con.execute(
+            f"CREATE TEMP TABLE _import_first_copies AS SELECT * FROM ({rows_sql}) "
+            f"QUALIFY _sequence = min(_sequence) OVER (PARTITION BY {using})"
+        )
+        return "SELECT * FROM _import_first_copies"
 
 
 def import_path(

@@ -21,7 +21,7 @@ outside the declaration is ignored and never read: ``ip_addr``, ``username``,
 
 from __future__ import annotations
 
-from .common import ImportJob, SourceFile, register
+from .common import ImportJob, SourceFile, disk_paths, register
 
 PLATFORM = "spotify"
 
@@ -102,6 +102,9 @@ BOOLEAN_KEYS = ("shuffle", "skipped", "offline")
 ACCOUNT_TIME_FORMAT = "%Y-%m-%d %H:%M"
 EXTENDED_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+# Columns every account-data play sets the same way, whatever the variant.
+ACCOUNT_FIXED_COLUMNS = ("source", "kind", "ended_at", "ms_played", "skipped")
+
 # Identifying fields of a play; record keys are digests of these stored columns.
 PLAY_KEY_COLUMNS = (
     "source",
@@ -180,6 +183,21 @@ def _columns_sql(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
 
 
+def _numbered_files_sql(columns: dict[str, str]) -> str:
+    """SQL reading a list of JSON array files with ``_file`` and ``_row``.
+
+    Parameters: the list of paths, the same list again, and its length. The
+    file index comes from a hash join on the file name, which is cheaper per row
+    than searching the list.
+    """
+    return (
+        "(SELECT *, row_number() OVER () AS _row FROM read_json(?, "
+        f"format = 'array', filename = true, columns = {_columns_sql(columns)})) "
+        "JOIN (SELECT unnest(CAST(? AS VARCHAR[])) AS filename, "
+        "unnest(range(?)) AS _file) USING (filename)"
+    )
+
+
 def _boolean_sql(key: str) -> str:
     return (
         f"CASE lower({key}) WHEN 'true' THEN true WHEN '1' THEN true "
@@ -187,46 +205,46 @@ def _boolean_sql(key: str) -> str:
     )
 
 
-def _stage_account(job: ImportJob, source: SourceFile, fmt: str) -> None:
+def _stage_account(job: ImportJob, sources: list[SourceFile], fmt: str) -> None:
     variant = ACCOUNT_VARIANTS[fmt]
     keys = ACCOUNT_KEYS[fmt]
     declared = {k: ("BIGINT" if k == "msPlayed" else "VARCHAR") for k in keys}
-    job.require_content(source, "[")
     given = {alias for _, alias in variant["select"]}
+    # Columns of the other variants, NULL here, so every play has the same key.
     absent = ", ".join(
         f"NULL AS {column}"
-        for column in PLAY_KEY_COLUMNS[4:]
-        if column not in given and column != "skipped"
+        for column in PLAY_KEY_COLUMNS
+        if column not in given and column not in ACCOUNT_FIXED_COLUMNS
     )
-    with source.disk_path() as path:
+    missing_names = " AND ".join(f"{key} IS NULL" for key, _ in variant["select"])
+    for source in sources:
+        job.require_content(source, "[")
+    with disk_paths(sources) as paths:
+        names = [str(path) for path in paths]
         select = (
             "SELECT 'spotify_account' AS source, "
             f"'{variant['kind']}' AS kind, "
             "timezone('UTC', try_strptime(endTime, ?)) AS ended_at, "
             "'minute' AS time_precision, msPlayed AS ms_played, "
             + ", ".join(f"{key} AS {alias}" for key, alias in variant["select"])
-            + f", {absent}, CAST(NULL AS BOOLEAN) AS skipped, endTime AS _raw_time, "
-            + ", ".join(f"{k} AS _raw_{k}" for k, _ in variant["select"])
-            + ", row_number() OVER () AS _row "
-            f"FROM read_json(?, format = 'array', columns = {_columns_sql(declared)})"
+            + f", {absent}, CAST(NULL AS BOOLEAN) AS skipped, "
+            "endTime IS NULL AS _no_time, "
+            f"{missing_names} AS _no_names, "
+            f"_file, _row FROM {_numbered_files_sql(declared)}"
         )
-        part = job.stage(
-            source,
+        part = job.stage_files(
+            sources,
             fmt,
             "listening_events",
             select,
-            [ACCOUNT_TIME_FORMAT, str(path)],
+            [ACCOUNT_TIME_FORMAT, names, names, len(names)],
             key_columns=PLAY_KEY_COLUMNS,
             kind=variant["kind"],
-            disk_path=path,
+            disk_paths=paths,
         )
-    _check_account(job, part, variant)
-
-
-def _check_account(job: ImportJob, part, variant: dict) -> None:
     job.check(
         part,
-        "_raw_time IS NULL",
+        "_no_time",
         "the record has no endTime, so this is not a Spotify StreamingHistory file",
         fix="check that the file is the one Spotify sent",
     )
@@ -237,20 +255,20 @@ def _check_account(job: ImportJob, part, variant: dict) -> None:
     )
     job.check(part, "ms_played IS NULL", "msPlayed is missing")
     job.check(part, "ms_played < 0", "msPlayed is negative")
-    keys = [key for key, _ in variant["select"]]
-    missing = " AND ".join(f"_raw_{k} IS NULL" for k in keys)
+    keys_text = ", ".join(key for key, _ in variant["select"])
     job.check(
         part,
-        missing,
-        f"the record has none of the keys {', '.join(keys)}, so "
-        "the file does not match its name",
+        "_no_names",
+        f"the record has none of the keys {keys_text}, so the file does not "
+        "match its name",
         fix="check that the file was not renamed",
     )
 
 
-def _stage_extended(job: ImportJob, source: SourceFile, fmt: str) -> None:
+def _stage_extended(job: ImportJob, sources: list[SourceFile], fmt: str) -> None:
     default_kind = "video" if fmt == "spotify_extended_video" else "music"
-    job.require_content(source, "[")
+    for source in sources:
+        job.require_content(source, "[")
     kind_sql = (
         "CASE WHEN spotify_episode_uri IS NOT NULL OR episode_name IS NOT NULL "
         "THEN 'podcast' "
@@ -259,8 +277,16 @@ def _stage_extended(job: ImportJob, source: SourceFile, fmt: str) -> None:
         f"ELSE '{default_kind}' END"
     )
     booleans = ", ".join(f"{_boolean_sql(k)} AS {k}" for k in BOOLEAN_KEYS)
-    raw_booleans = ", ".join(f"{k} AS _raw_{k}" for k in BOOLEAN_KEYS)
-    with source.disk_path() as path:
+    bad_boolean = (
+        "CASE "
+        + " ".join(
+            f"WHEN {k} IS NOT NULL AND ({_boolean_sql(k)}) IS NULL THEN '{k}'"
+            for k in BOOLEAN_KEYS
+        )
+        + " END"
+    )
+    with disk_paths(sources) as paths:
+        names = [str(path) for path in paths]
         select = (
             "SELECT 'spotify_extended' AS source, "
             f"{kind_sql} AS kind, "
@@ -274,24 +300,22 @@ def _stage_extended(job: ImportJob, source: SourceFile, fmt: str) -> None:
             "spotify_episode_uri AS episode_uri, audiobook_title, audiobook_uri, "
             "audiobook_chapter_title AS chapter_title, "
             "audiobook_chapter_uri AS chapter_uri, reason_start, reason_end, "
-            f"{booleans}, ts AS _raw_time, {raw_booleans}, "
-            "row_number() OVER () AS _row "
-            "FROM read_json(?, format = 'array', "
-            f"columns = {_columns_sql(EXTENDED_COLUMNS)})"
+            f"{booleans}, ts IS NULL AS _no_time, {bad_boolean} AS _bad_boolean, "
+            f"_file, _row FROM {_numbered_files_sql(EXTENDED_COLUMNS)}"
         )
-        part = job.stage(
-            source,
+        part = job.stage_files(
+            sources,
             fmt,
             "listening_events",
             select,
-            [EXTENDED_TIME_FORMAT, str(path)],
+            [EXTENDED_TIME_FORMAT, names, names, len(names)],
             key_columns=PLAY_KEY_COLUMNS,
             kind_sql="kind",
-            disk_path=path,
+            disk_paths=paths,
         )
     job.check(
         part,
-        "_raw_time IS NULL",
+        "_no_time",
         "the record has no ts, so this is not a Spotify extended streaming "
         "history file",
         fix="check that the file is the one Spotify sent",
@@ -303,12 +327,11 @@ def _stage_extended(job: ImportJob, source: SourceFile, fmt: str) -> None:
     )
     job.check(part, "ms_played IS NULL", "ms_played is missing")
     job.check(part, "ms_played < 0", "ms_played is negative")
-    for key in BOOLEAN_KEYS:
-        job.check(
-            part,
-            f"_raw_{key} IS NOT NULL AND {key} IS NULL",
-            f"{key} is neither true, false nor null",
-        )
+    job.check(
+        part,
+        "_bad_boolean IS NOT NULL",
+        "shuffle, skipped or offline is neither true, false nor null",
+    )
 
 
 def _stage_library(job: ImportJob, source: SourceFile, fmt: str) -> None:
@@ -349,11 +372,18 @@ def _stage_library(job: ImportJob, source: SourceFile, fmt: str) -> None:
 
 @register(PLATFORM)
 def import_spotify(job: ImportJob) -> None:
-    """Stage every Spotify export file found in ``job.files``."""
+    """Stage every Spotify export file found in ``job.files``.
+
+    Files of one format are read together, so DuckDB parses them in parallel.
+    """
+    by_format: dict[str, list[SourceFile]] = {}
     for source, fmt in job.match(FILE_PATTERNS):
+        by_format.setdefault(fmt, []).append(source)
+    for fmt, sources in by_format.items():
         if fmt in ACCOUNT_VARIANTS:
-            _stage_account(job, source, fmt)
+            _stage_account(job, sources, fmt)
         elif fmt == "spotify_library":
-            _stage_library(job, source, fmt)
+            for source in sources:
+                _stage_library(job, source, fmt)
         else:
-            _stage_extended(job, source, fmt)
+            _stage_extended(job, sources, fmt)
