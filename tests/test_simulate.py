@@ -78,6 +78,13 @@ def test_cohort_is_reproducible():
     assert first.participants[0] == "sim-s9-0001"
 
 
+def test_ceiling_unknown_when_too_few():
+    # 12 participants and 15 features: an exact fit, so no ceiling.
+    cohort = simulate.simulate_cohort(12, seed=4)
+    assert cohort.ceilings["ceiling"].isna().all()
+    assert cohort.ceilings["r_best_linear_adjusted"].isna().all()
+
+
 def test_ceiling_formula():
     cohort = simulate.simulate_cohort(60, seed=4)
     row = cohort.ceilings.set_index("trait").loc["openness"]

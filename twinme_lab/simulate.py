@@ -537,7 +537,8 @@ def compute_ceilings(
     R comes from ordinary least squares of the true trait on every feature (NaN
     imputed with the feature's mean). Because in-sample R is biased upwards by the
     number of features p, the ceiling uses the adjusted R^2,
-    ``1 - (1 - R^2)(n - 1)/(n - p - 1)``.
+    ``1 - (1 - R^2)(n - 1)/(n - p - 1)``. With n <= p + 1 the adjusted R and the
+    ceiling are NaN.
     """
     X = features.to_numpy(dtype=float)
     X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
@@ -550,8 +551,13 @@ def compute_ceilings(
         coef, *_ = np.linalg.lstsq(design_matrix, y, rcond=None)
         fitted = design_matrix @ coef
         r = float(np.corrcoef(fitted, y)[0, 1])
-        adjusted_r2 = 1 - (1 - r**2) * (n - 1) / (n - p - 1)
-        r_adjusted = math.sqrt(max(adjusted_r2, 0.0))
+        if n - p - 1 > 0:
+            adjusted_r2 = 1 - (1 - r**2) * (n - 1) / (n - p - 1)
+            r_adjusted = math.sqrt(max(adjusted_r2, 0.0))
+        else:
+            # With no more participants than coefficients the fit is exact and
+            # says nothing about the population, so the ceiling is unknown.
+            r_adjusted = math.nan
         rows.append(
             {
                 "trait": trait,
@@ -795,11 +801,15 @@ def _check_target(root: Path) -> bool:
         ).fetchone()[0]
     if real:
         raise InputError(
-            f"{root} holds {real} real participants; simulated participants are "
+            f"{root} contains real participants ({real}); simulated participants are "
             "never added to a workspace with real data. Give a new folder with "
             "--workspace."
         )
     return True
+
+
+def _nullable(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def store_cohort(workspace, cohort: Cohort, run_id: str) -> None:

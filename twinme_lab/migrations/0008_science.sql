@@ -38,9 +38,9 @@ CREATE TABLE simulation_ceilings (
     run_id VARCHAR NOT NULL,
     trait VARCHAR NOT NULL,
     r_best_linear DOUBLE NOT NULL,
-    r_best_linear_adjusted DOUBLE NOT NULL,
+    r_best_linear_adjusted DOUBLE,      -- NULL when n <= n_features + 1
     alpha DOUBLE NOT NULL,
-    ceiling DOUBLE NOT NULL,
+    ceiling DOUBLE,
     n INTEGER NOT NULL,
     n_features INTEGER NOT NULL,
     PRIMARY KEY (run_id, trait)
