@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from twinme_lab import platforms
+from twinme_lab.errors import UsageError
 from twinme_lab.platforms import config
 from twinme_lab.scaffold import scaffold
 
@@ -247,10 +248,10 @@ def test_scaffold_writes_loadable_module(tmp_path):
 
 def test_scaffold_never_overwrites(tmp_path):
     scaffold("mastodon", tmp_path)
-    with pytest.raises(Exception, match="exist"):
+    with pytest.raises(UsageError, match="exist"):
         scaffold("mastodon", tmp_path)
 
 
 def test_scaffold_rejects_bad_name(tmp_path):
-    with pytest.raises(Exception, match="Invalid platform name"):
+    with pytest.raises(UsageError, match="Invalid platform name"):
         scaffold("Bad Name", tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from twinme_lab import keys, participants, rotation
-from twinme_lab.errors import WorkspaceKeyError
+from twinme_lab.errors import UsageError, WorkspaceKeyError
 from twinme_lab.oauth import records
 from twinme_lab.workspace import Workspace, init_workspace, open_workspace
 
@@ -176,7 +177,7 @@ def test_cli_prints_environment_key_once(tmp_path):
 
 def test_rotation_refused_while_pending(workspace):
     rotation.pending_path(workspace.workspace_id).write_text("{}")
-    with pytest.raises(Exception, match="interrupted key rotation"):
+    with pytest.raises(UsageError, match="interrupted key rotation"):
         rotation.rotate_key(workspace)
 
 
@@ -244,3 +245,40 @@ def test_killed_environment_rotation_recovers(tmp_path, monkeypatch):
     assert_intact(reopened)
     monkeypatch.setenv(keys.KEY_ENV, outcome["new_key"])
     assert_intact(open_workspace(workspace.root))
+
+
+_ROTATE_AFTER_OPEN_SCRIPT = """
+import sys
+from twinme_lab import rotation
+from twinme_lab.workspace import open_workspace
+workspace = open_workspace(sys.argv[1])
+print("opened", flush=True)
+rotation.rotate_key(workspace)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6])
+def test_rotation_killed_at_any_moment(workspace, delay):
+    populate(workspace)
+    key_file = keys.default_key_file(workspace.workspace_id)
+    old_hex = key_file.read_text().strip()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _ROTATE_AFTER_OPEN_SCRIPT, str(workspace.root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "opened"
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    rotation.recover(workspace.root)
+    reopened = open_workspace(workspace.root)
+    assert_intact(reopened)
+    current_hex = key_file.read_text().strip()
+    assert opens_with(workspace.root, workspace.workspace_id, current_hex)
+    if current_hex != old_hex:
+        assert not opens_with(workspace.root, workspace.workspace_id, old_hex)

@@ -1,8 +1,8 @@
 """Set-up checks: key, database cipher, workspace, platform apps and their rules.
 
-Each check returns a :class:`Finding` with a level: ``ok``, ``info`` (something
-to know, such as the redirect URI to register), ``warn`` (works, with a caveat)
-or ``fail`` (must be fixed; the CLI exits non-zero).
+Each check returns a :class:`Finding` with a level. ``ok`` passed, ``info`` is
+something to know (such as the redirect URI to register), and ``warn`` works with
+a caveat. ``fail`` must be fixed, and the CLI then exits non-zero.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def recover(path=None) -> dict | None:
     """Finish or abandon an interrupted rotation; return what was done, or None.
 
     The result has ``new_key`` set when the rotation finished and the key came
-    from ``TWINME_KEY``: the caller must show it, because no file holds it.
+    from ``TWINME_KEY``: the caller must show it, because no file contains it.
     """
     root = resolve_path(path)
     meta = read_meta(root)
@@ -232,7 +232,7 @@ def open_recovering(path=None) -> tuple[Workspace, dict | None]:
     """Open a workspace after finishing any interrupted rotation.
 
     When the key came from ``TWINME_KEY`` and a rotation was completed here, the
-    environment still holds the old key, so the workspace is opened with the new
+    environment still contains the old key, so the workspace is opened with the new
     one from the result.
     """
     result = recover(path)

@@ -50,15 +50,15 @@ def seal(key: MasterKey, plaintext: str, aad: bytes) -> bytes:
     return nonce + AESGCM(key.token_key()).encrypt(nonce, plaintext.encode(), aad)
 
 
-def open_sealed(key: MasterKey, blob: bytes, aad: bytes, what: str) -> str:
-    """Decrypt a sealed token, raising :class:`TokenDecryptError` naming ``what``."""
+def open_sealed(key: MasterKey, blob: bytes, aad: bytes, description: str) -> str:
+    """Decrypt a sealed token; the error names it with ``description``."""
     if blob is None or len(blob) <= NONCE_BYTES:
-        raise TokenDecryptError(f"The stored {what} is missing or truncated.")
+        raise TokenDecryptError(f"The stored {description} is missing or truncated.")
     nonce, body = bytes(blob[:NONCE_BYTES]), bytes(blob[NONCE_BYTES:])
     try:
         return AESGCM(key.token_key()).decrypt(nonce, body, aad).decode()
     except InvalidTag:
         raise TokenDecryptError(
-            f"The stored {what} does not decrypt: it was sealed under another key "
-            "or belongs to another connection. Disconnect and connect again."
+            f"The stored {description} does not decrypt: it was sealed under another "
+            "key or belongs to another connection. Disconnect and connect again."
         ) from None

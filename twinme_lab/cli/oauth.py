@@ -168,7 +168,7 @@ def connections(participant_id: str | None, workspace: str | None) -> None:
 @workspace_option
 @json_option
 def doctor(platform_names: tuple[str, ...], workspace: str | None) -> None:
-    """Check the set-up and say what to fix; exits 1 when something must be."""
+    """Check the set-up and list what to fix; exit 1 when something must be fixed."""
     findings = doctor_api.run(workspace, list(platform_names) or None)
     lines = []
     for finding in findings:
@@ -202,14 +202,14 @@ def rotate_key(yes: bool, workspace: str | None) -> None:
     if not yes:
         click.confirm(f"Rotate the key of {ws.root}?", abort=True, err=True)
     result = rotation.rotate_key(ws)
-    shown = {k: v for k, v in result.items() if k != "new_key"}
+    summary = {k: v for k, v in result.items() if k != "new_key"}
     text = (
         f"Rotated the key ({result['old_key_id']} -> {result['new_key_id']}); "
         f"{result['rewrapped']} connection(s) re-wrapped."
     )
     if result["key_file"]:
         text += f" The new key is in {result['key_file']}."
-    emit(shown, text)
+    emit(summary, text)
     if result["new_key"]:
         click.echo(
             "The old key came from TWINME_KEY. The new key is shown once; store it "

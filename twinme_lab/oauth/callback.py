@@ -2,7 +2,7 @@
 
 It binds 127.0.0.1 only, on the port of the redirect URI, and accepts exactly one
 request whose path matches the redirect URI and whose ``state`` matches the
-pending request. It answers with a short plain page, never redirects, and stops
+pending request. It returns a short plain page, never redirects, and stops
 after that callback or when the timeout passes.
 """
 
@@ -146,6 +146,6 @@ class CallbackServer:
 
             def log_message(self, format: str, *args) -> None:  # noqa: A002
                 # The default handler prints the request line, code included.
-                log.debug("callback request answered")
+                log.debug("callback request handled")
 
         return Handler

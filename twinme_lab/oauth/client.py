@@ -35,7 +35,7 @@ T = TypeVar("T")
 def _transient_hook(response: requests.Response) -> requests.Response:
     if response.status_code >= 500:
         raise TransientTokenError(
-            f"The token endpoint answered HTTP {response.status_code}."
+            f"The token endpoint returned HTTP {response.status_code}."
         )
     return response
 

@@ -146,7 +146,7 @@ def fetch_account_id(resolved: ResolvedPlatform, session: OAuth2Session) -> str:
     )
     if response.status_code != 200:
         raise OAuthFlowError(
-            f"{resolved.platform.display_name}'s identity endpoint answered HTTP "
+            f"{resolved.platform.display_name}'s identity endpoint returned HTTP "
             f"{response.status_code}; the connection was not stored."
         )
     try:

@@ -62,11 +62,11 @@ class ConnectionRecord:
 
     def open_tokens(self, key: MasterKey) -> Tokens:
         """Decrypt the tokens, raising :class:`vault.TokenDecryptError` on failure."""
-        what = f"token of {self.participant_id} on {self.platform}"
+        description = f"token of {self.participant_id} on {self.platform}"
         if self.key_id != key.key_id:
             raise vault.TokenDecryptError(
-                f"The {what} was sealed under key {self.key_id}, not the workspace "
-                f"key {key.key_id}; disconnect and connect again."
+                f"The {description} was sealed under key {self.key_id}, not the "
+                f"workspace key {key.key_id}; disconnect and connect again."
             )
         access = None
         if self.access_token is not None:
@@ -74,7 +74,7 @@ class ConnectionRecord:
                 key,
                 self.access_token,
                 self.aad(key.key_id, "access_token"),
-                f"access {what}",
+                f"access {description}",
             )
         refresh = None
         if self.refresh_token is not None:
@@ -82,7 +82,7 @@ class ConnectionRecord:
                 key,
                 self.refresh_token,
                 self.aad(key.key_id, "refresh_token"),
-                f"refresh {what}",
+                f"refresh {description}",
             )
         return Tokens(access, refresh, self.token_type or "Bearer", self.expires_at)
 
@@ -219,7 +219,7 @@ def write_connection(
 def update_tokens(
     con, workspace: Workspace, record: ConnectionRecord, tokens: Tokens, now: datetime
 ) -> None:
-    """Store refreshed tokens on an existing row (caller holds the transaction)."""
+    """Store refreshed tokens on an existing row inside the caller's transaction."""
     key = vault.require_key(workspace.key)
     access, refresh = seal_tokens(
         key,

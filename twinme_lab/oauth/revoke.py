@@ -45,9 +45,10 @@ def _revoke_one(resolved: ResolvedPlatform, token: str, hint: str) -> None:
         )
     if response.status_code >= 500:
         raise TransientTokenError(
-            f"The revocation endpoint answered HTTP {response.status_code}."
+            f"The revocation endpoint returned HTTP {response.status_code}."
         )
-    # RFC 7009 section 2.2: an invalid or already revoked token is answered 200.
+    # RFC 7009 section 2.2: the server returns HTTP 200 for an invalid or already
+    # revoked token.
     if response.status_code not in (200, 204, 404):
         raise RuntimeError(
             f"{platform.display_name} rejected the revocation with HTTP "

@@ -248,7 +248,7 @@ class AuthorizedSession(OAuth2Session):
                 return
             if response.status_code != 401:
                 raise OAuthFlowError(
-                    f"{self.platform.display_name} token validation answered HTTP "
+                    f"{self.platform.display_name} token validation returned HTTP "
                     f"{response.status_code}."
                 )
             if attempt == 1:

@@ -2,7 +2,7 @@
 
 The state sent to the platform is 32 random bytes. Only its SHA-256 is stored,
 with the participant, platform, origin, redirect URI and the SHA-256 of the PKCE
-verifier it was issued with; a callback is accepted once, within
+verifier it was issued with. A callback is accepted once, within
 ``STATE_LIFETIME`` of the request, and only by the request it was issued for.
 """
 
