@@ -1,10 +1,12 @@
-"""The data behind one participant's trait report, read through the public API.
+"""The data behind one participant's trait report.
 
 :func:`load_report_data` gathers everything the report notebook shows: predicted
 traits with coverage, the features and weights behind each trait, questionnaire
-scores, a summary of the imported events, and the trait history. The runner uses
-the same function to write ``trait_scores.json``, so the notebook and the JSON
-always carry the same numbers.
+scores, a summary of the imported events, and the trait history. It reads the
+traits and features through their public functions and counts events in the event
+tables itself. The runner calls it too, to write ``trait_scores.json``, so the
+JSON and the notebook show the same numbers unless the data changes between the
+two reads (the fingerprint in the JSON is the one of the runner's read).
 """
 
 from __future__ import annotations
