@@ -101,15 +101,12 @@ def clear_demo_folder(root: Path) -> None:
     except ValueError:
         recorded = {}
     key_file = recorded.get("key_file")
-    if key_file:
-        # Only a key file in the key folder, named after this workspace, is removed.
-        meta = (
-            json.loads((root / META_NAME).read_text())
-            if (root / META_NAME).is_file()
-            else {}
-        )
-        expected = keys.default_key_file(meta.get("workspace_id", ""))
-        if Path(key_file) == expected:
+    meta_path = root / META_NAME
+    if key_file and meta_path.is_file():
+        # Only the key file init wrote for this very workspace is removed.
+        workspace_id = json.loads(meta_path.read_text()).get("workspace_id", "")
+        expected = keys.default_key_file(workspace_id)
+        if workspace_id and Path(key_file) == expected:
             expected.unlink(missing_ok=True)
     shutil.rmtree(root)
 
