@@ -221,7 +221,6 @@ def parse_message(
             contents,
         )
     return {
-        "_row": number,
         "platform": "discord",
         "kind": "message",
         "item_id": message_id,
@@ -256,11 +255,17 @@ def read_messages(
 
 @register("discord")
 def import_discord(job: ImportJob) -> None:
-    """Stage the channels and messages of a Discord package (both layouts)."""
+    """Stage the channels and messages of a Discord package (both layouts).
+
+    All files of one kind go into one staged part, because a package can have
+    thousands of channel folders. Messages in a folder without channel.json are
+    stored without a channel row, so their channel kind stays unknown.
+    """
     keep_text = bool(job.options.get("keep_text"))
     pseudonyms = Pseudonymizer.for_workspace(job.workspace)
-    channels: dict[str, tuple[SourceFile, dict]] = {}
-    message_files: list[tuple[SourceFile, str, str]] = []
+    channel_sources: list[SourceFile] = []
+    channel_records: list[dict] = []
+    messages: dict[str, tuple[list[SourceFile], list[dict]]] = {}
 
     for source, fmt in job.match(FORMATS):
         channel_id = _channel_id(source)
@@ -277,20 +282,23 @@ def import_discord(job: ImportJob) -> None:
         try:
             if fmt == "discord_channel":
                 record = parse_channel(source.read_json(), channel_id, pseudonyms)
-                channels[channel_id] = (source, record)
-            else:
-                message_files.append((source, fmt, channel_id))
-        except _Rejected as exc:
-            raise job.reject(source, str(exc), exc.record) from None
-
-    for source, fmt, channel_id in message_files:
-        try:
+                record["_file"] = len(channel_sources)
+                channel_sources.append(source)
+                channel_records.append(record)
+                continue
             records = read_messages(source, fmt, channel_id, pseudonyms, keep_text)
         except _Rejected as exc:
             raise job.reject(source, str(exc), exc.record) from None
+        sources, staged = messages.setdefault(fmt, ([], []))
+        for record in records:
+            record["_file"] = len(sources)
+        sources.append(source)
+        staged.extend(records)
+
+    for fmt, (sources, records) in sorted(messages.items()):
         stage_records(
             job,
-            source,
+            sources,
             fmt,
             "written_items",
             records,
@@ -298,20 +306,16 @@ def import_discord(job: ImportJob) -> None:
             key_columns=("platform", "kind", "item_id"),
             kind="message",
         )
-        if channel_id not in channels:
-            unknown = {"channel_id": channel_id, "channel_kind": "unknown"}
-            channels[channel_id] = (source, unknown)
-
-    for _, (source, record) in sorted(channels.items()):
+    if channel_sources:
         stage_records(
             job,
-            source,
+            channel_sources,
             "discord_channel",
             "discord_channels",
-            [record],
+            channel_records,
             CHANNEL_COLUMNS,
             key_columns=("channel_id",),
             kind="channel",
         )
     if keep_text:
-        job.audit_notes = {**getattr(job, "audit_notes", {}), "keep_text": True}
+        job.audit_notes["keep_text"] = True

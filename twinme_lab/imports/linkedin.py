@@ -301,7 +301,6 @@ class LinkedInReader:
         )
         return [
             {
-                "_row": number,
                 "contact_key": _person_key(
                     self.pseudonyms,
                     row.get("URL", ""),
@@ -337,7 +336,6 @@ class LinkedInReader:
             name = row["To"] if direction == "OUTGOING" else row["From"]
             records.append(
                 {
-                    "_row": number,
                     "direction": direction,
                     "sent_at": parse_sent_at(row["Sent At"], number),
                     "contact_key": _person_key(self.pseudonyms, url, name),
@@ -362,7 +360,6 @@ class LinkedInReader:
             )
             records.append(
                 {
-                    "_row": number,
                     "company": row["Company Name"] or None,
                     "title": row["Title"] or None,
                     "started_on": started,
@@ -389,7 +386,6 @@ class LinkedInReader:
             )
             records.append(
                 {
-                    "_row": number,
                     "school": row["School Name"] or None,
                     "degree": row.get("Degree Name") or None,
                     "started_on": started,
@@ -402,13 +398,13 @@ class LinkedInReader:
 
     def skills(self, text: str) -> list[dict]:
         _, rows = read_table(text, ("Name",))
-        return [{"_row": n, "skill": row["Name"]} for n, row in rows if row["Name"]]
+        return [{"skill": row["Name"]} for _, row in rows if row["Name"]]
 
     def profile(self, text: str) -> list[dict]:
         _, rows = read_table(text, ("First Name", "Last Name"), ("Industry",))
         return [
-            {"_row": n, "_section": "profile", "industry": row.get("Industry") or None}
-            for n, row in rows
+            {"_section": "profile", "industry": row.get("Industry") or None}
+            for _, row in rows
         ]
 
     def shares(self, text: str) -> list[dict]:
@@ -441,7 +437,6 @@ class LinkedInReader:
         self, kind: str, number: int, when: str, link: str, text: str
     ) -> dict:
         return {
-            "_row": number,
             "platform": "linkedin",
             "kind": kind,
             "written_at": parse_utc(when, number, "Date"),
@@ -456,7 +451,6 @@ class LinkedInReader:
         _, rows = read_table(text, ("Date", "Type", "Link"))
         return [
             {
-                "_row": number,
                 "reacted_at": parse_utc(row["Date"], number, "Date"),
                 "reaction": row["Type"],
                 "target_key": self.pseudonyms.url(row["Link"]),
@@ -498,7 +492,6 @@ class LinkedInReader:
                     row["TO"] if is_own else row["FROM"]
                 )
             record = {
-                "_row": number,
                 "platform": "linkedin",
                 "kind": "message",
                 "written_at": _parse_message_date(row["DATE"], number),
@@ -703,7 +696,7 @@ def import_linkedin(job: ImportJob) -> None:
         except Rejected as exc:
             raise job.reject(source, str(exc), exc.record) from None
         stage_records(
-            job, source, fmt, table, records, columns, key_columns=key, kind=kind
+            job, [source], fmt, table, records, columns, key_columns=key, kind=kind
         )
     if keep_text:
-        job.audit_notes = {**getattr(job, "audit_notes", {}), "keep_text": True}
+        job.audit_notes["keep_text"] = True

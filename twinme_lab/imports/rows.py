@@ -21,7 +21,7 @@ _view_numbers = itertools.count(1)
 
 def stage_records(
     job: ImportJob,
-    source: SourceFile,
+    sources: Sequence[SourceFile],
     fmt: str,
     table: str,
     records: Sequence[Mapping],
@@ -34,31 +34,29 @@ def stage_records(
     """Stage ``records`` (dicts with the keys of ``columns``) for ``table``.
 
     ``columns`` maps each column to its DuckDB type; values are cast to it, so
-    ISO-8601 strings become timestamps. Each record's ``_row`` is its 1-based
-    index in ``records`` unless the record sets ``_row`` itself (the line or
-    record number a message should name).
+    ISO-8601 strings become timestamps. A record's ``_file`` is the index of its
+    file in ``sources`` (default 0), and records of one file must be in file
+    order, so that identical records are numbered in the order the file has them.
     """
+    ordered = sorted(records, key=lambda record: record.get("_file", 0))
     names = list(columns)
     arrays = {
-        name: pa.array([_as_text(record.get(name)) for record in records], pa.string())
+        name: pa.array([_as_text(record.get(name)) for record in ordered], pa.string())
         for name in names
     }
-    arrays["_row"] = pa.array(
-        [record.get("_row", index) for index, record in enumerate(records, start=1)],
-        pa.int64(),
-    )
-    arrow = pa.table(arrays)
+    arrays["_file"] = pa.array([r.get("_file", 0) for r in ordered], pa.int64())
+    arrays["_row"] = pa.array(range(1, len(ordered) + 1), pa.int64())
     view = f"_records_{next(_view_numbers)}"
-    job.con.register(view, arrow)
+    job.con.register(view, pa.table(arrays))
     try:
         casts = ", ".join(
             f'CAST("{name}" AS {columns[name]}) AS "{name}"' for name in names
         )
-        return job.stage(
-            source,
+        return job.stage_files(
+            sources,
             fmt,
             table,
-            f"SELECT {casts}, _row FROM {view}",
+            f"SELECT {casts}, _file, _row FROM {view}",
             key_columns=key_columns,
             kind=kind,
             kind_sql=kind_sql,

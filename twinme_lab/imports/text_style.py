@@ -100,8 +100,13 @@ _EMOJI_RANGES = (
     (0x303D, 0x303D),
     (0x3297, 0x3299),
 )
-_REGIONAL_INDICATORS = (0x1F1E6, 0x1F1FF)
-_JOINER = 0x200D
+_PICTOGRAPH = "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _EMOJI_RANGES) + "]"
+# Skin tones, variation selectors and the keycap mark modify the emoji before them.
+_MODIFIERS = "[\U0001f3fb-\U0001f3ff\ufe0e\ufe0f\u20e3]*"
+_EMOJI = re.compile(
+    "[\U0001f1e6-\U0001f1ff]{1,2}"
+    f"|{_PICTOGRAPH}{_MODIFIERS}(?:\u200d{_PICTOGRAPH}{_MODIFIERS})*"
+)
 
 
 @dataclass(frozen=True)
@@ -161,28 +166,7 @@ def plain_text(text: str) -> str:
 
 def count_emoji(text: str) -> int:
     """Count emoji in ``text``; a joined sequence or a flag counts as one."""
-    count = 0
-    previous_joined = False
-    regional_pending = False
-    for char in text:
-        point = ord(char)
-        if point == _JOINER:
-            previous_joined = True
-            continue
-        if _REGIONAL_INDICATORS[0] <= point <= _REGIONAL_INDICATORS[1]:
-            if regional_pending:
-                regional_pending = False
-            else:
-                regional_pending = True
-                count += 1
-            previous_joined = False
-            continue
-        regional_pending = False
-        if any(low <= point <= high for low, high in _EMOJI_RANGES):
-            if not previous_joined:
-                count += 1
-        previous_joined = False
-    return count
+    return len(_EMOJI.findall(text))
 
 
 def measure(text: str, html_markup: bool = False) -> TextCounts:

@@ -152,4 +152,4 @@ def import_youtube(job: ImportJob) -> None:
         job.check(part, "_title IS NULL", "the entry has no 'title'")
         job.check(part, "product IS NULL", "the entry has no 'header'")
     if keep_text:
-        job.audit_notes = {**getattr(job, "audit_notes", {}), "keep_text": True}
+        job.audit_notes["keep_text"] = True
