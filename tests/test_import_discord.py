@@ -292,3 +292,62 @@ def test_features_null_below_minimum(workspace):
     # Counts of partners and servers need one message only.
     assert _feature(workspace, "discord_distinct_partners") == (1.0, 8)
     assert _feature(workspace, "discord_distinct_servers") == (1.0, 8)
+
+
+def test_legacy_dm_and_group_types(ws, tmp_path):
+    messages = (LEGACY_SMALL / "messages.csv").read_bytes()
+    layout = {
+        "300000000000000001": {
+            "id": "300000000000000001",
+            "type": 1,
+            "recipients": ["111111111111111111", "222222222222222222"],
+        },
+        "300000000000000002": {
+            "id": "300000000000000002",
+            "type": 3,
+            "recipients": [
+                "111111111111111111",
+                "222222222222222222",
+                "333333333333333333",
+            ],
+        },
+    }
+    for channel_id, channel in layout.items():
+        folder = tmp_path / "Messages" / channel_id
+        folder.mkdir(parents=True)
+        (folder / "channel.json").write_text(json.dumps(channel))
+        (folder / "messages.csv").write_bytes(messages)
+    summary = import_path(ws, "discord", tmp_path, "P001")
+    # The same 21 message ids in both folders are stored once.
+    assert _kinds(summary) == {"channel": (2, 0), "message": (21, 21)}
+    channels = _query(
+        ws,
+        "SELECT channel_kind, partner_key IS NOT NULL, recipient_count "
+        "FROM discord_channels ORDER BY channel_id",
+    )
+    assert channels == [("dm", True, 2), ("group_dm", False, 3)]
+
+
+def test_dm_partner_key_order_independent(ws, tmp_path):
+    for number, recipients in enumerate(
+        (
+            ["111111111111111111", "222222222222222222"],
+            ["222222222222222222", "111111111111111111"],
+        )
+    ):
+        folder = tmp_path / f"export{number}" / "Messages" / f"c4{number}0000000000000"
+        folder.mkdir(parents=True)
+        (folder / "channel.json").write_text(
+            json.dumps(
+                {
+                    "id": f"4{number}0000000000000",
+                    "type": "DM",
+                    "recipients": recipients,
+                }
+            )
+        )
+        (folder / "messages.json").write_text("[]")
+        import_path(ws, "discord", tmp_path / f"export{number}", "P001")
+    keys = _query(ws, "SELECT DISTINCT partner_key FROM discord_channels")
+    assert len(keys) == 1
+    assert "111111111111111111" not in keys[0][0]

@@ -4,7 +4,7 @@ and messages.
 The export is a ZIP of CSV files. Quirks handled here:
 
 - ``Connections.csv`` may start with a ``Notes:`` preamble (a quoted paragraph and
-  a blank line) before its header; exports from about 2018 have no URL column.
+  a blank line) before its header. Exports from about 2018 have no URL column.
 - ``Shares.csv`` has quoted multi-line commentaries, and one export vintage wrote
   it as UTF-16 with tabs between fields.
 - ``Comments.csv`` does not quote multi-line comments: the continuation lines
@@ -54,26 +54,8 @@ FORMATS = (
 )
 
 _COMMENT_START = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        (
-            "jan",
-            "feb",
-            "mar",
-            "apr",
-            "may",
-            "jun",
-            "jul",
-            "aug",
-            "sep",
-            "oct",
-            "nov",
-            "dec",
-        ),
-        start=1,
-    )
-}
+_MONTH_NAMES = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
 
 WRITTEN_COLUMNS = {
     "platform": "VARCHAR",
@@ -204,9 +186,7 @@ def _split_comment(number: int, parts: list[str]) -> dict:
         # A quoted message: LinkedIn quotes one that contains a comma or a quote.
         # It must close at the end of the record, with inner quotes doubled.
         inner = message[1:]
-        if not inner.endswith('"') or re.search(
-            r'(?<!")"(?!")', inner[:-1].replace('""', "")
-        ):
+        if not inner.endswith('"') or '"' in inner[:-1].replace('""', ""):
             raise Rejected(
                 f"the quoted comment starting on line {number} is not closed at "
                 "the end of the comment"
@@ -245,7 +225,7 @@ def parse_month_or_year(text: str, record: int, column: str):
 
 
 def parse_connected_on(text: str, record: int) -> date:
-    """Parse ``04 Jul 2023`` (LinkedIn's form in every vintage seen)."""
+    """Parse ``04 Jul 2023``, the form of the 2023 and 2024 samples."""
     try:
         return datetime.strptime(text.strip(), "%d %b %Y").date()
     except ValueError:
@@ -668,7 +648,7 @@ _TABLES = {
 
 
 def _own_name(job: ImportJob, matched: list[tuple[SourceFile, str]]) -> str | None:
-    """The participant's name from Profile.csv, used only to spot own messages."""
+    """Return the participant's name from Profile.csv, used to spot own messages."""
     for source, fmt in matched:
         if fmt != "linkedin_profile":
             continue

@@ -1,10 +1,11 @@
 """Staging of records that were parsed in Python rather than by a DuckDB reader.
 
-Exports that name other people need each name replaced by a keyed pseudonym, and
-text exports need their style counted, before anything reaches the database; both
-happen in Python. :func:`stage_records` hands such records to the framework's
-:meth:`ImportJob.stage` through a registered Arrow table, so they get the same
-record keys, ordinals, all-or-nothing write and summary as reader-based imports.
+Exports that name other people need each name replaced by a keyed pseudonym
+before anything reaches the database, and text needs its style counted while it
+is in memory. Both happen in Python. :func:`stage_records` hands such records to
+:meth:`ImportJob.stage_files` through a registered Arrow table, so they get the
+same record keys, ordinals, all-or-nothing write and summary as reader-based
+imports.
 """
 
 from __future__ import annotations
