@@ -12,11 +12,14 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -1364,3 +1367,98 @@ def test_cli_rejects_busy_port(sandbox):
     )
     assert result.returncode == 2
     assert f"127.0.0.1:{sandbox.port}" in result.stderr
+
+
+class _CallbackRecorder(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self):
+        type(self).paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format, *args):
+        pass
+
+
+def test_deliver_callback_requests_redirect():
+    recorder = ThreadingHTTPServer(("127.0.0.1", 0), _CallbackRecorder)
+    _CallbackRecorder.paths = []
+    thread = threading.Thread(target=recorder.serve_forever, daemon=True)
+    thread.start()
+    redirect = f"http://127.0.0.1:{recorder.server_address[1]}/oauth/callback"
+    try:
+        with serve(auto_consent=True, deliver_callback=True) as handle:
+            verifier, challenge = pkce_pair()
+            response = requests.get(
+                handle.oauth_url("github", "authorize"),
+                params={
+                    "response_type": "code",
+                    "client_id": client_pair("github")[0],
+                    "redirect_uri": redirect,
+                    "scope": "read:user",
+                    "state": "delivered",
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                },
+                verify=handle.ca_path,
+                allow_redirects=False,
+            )
+            assert response.status_code == 200
+            assert "Consent given" in response.text
+            deadline = time.monotonic() + 10
+            while not _CallbackRecorder.paths and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(_CallbackRecorder.paths) == 1
+            query = parse_qs(urlsplit(_CallbackRecorder.paths[0]).query)
+            assert query["state"] == ["delivered"]
+            token = exchange(
+                handle, "github", query["code"][0], verifier, redirect_uri=redirect
+            ).json()
+            assert api_get(handle, "github", "/user", token["access_token"]).ok
+    finally:
+        recorder.shutdown()
+        recorder.server_close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl program")
+def test_cli_connect_with_curl_browser(tmp_path):
+    """Scripted flow: sandbox CLI with --auto-consent, BROWSER=curl without -L."""
+    env = dict(os.environ)
+    env["TWINME_CONFIG_DIR"] = str(tmp_path / "config")
+    env["TWINME_WORKSPACE"] = str(tmp_path / "ws")
+    for name in ("TWINME_KEY", "TWINME_KEY_FILE", "REQUESTS_CA_BUNDLE"):
+        env.pop(name, None)
+    for command in (["init"], ["participants", "add", "P1"]):
+        subprocess.run([*CLI, *command], env=env, check=True, capture_output=True)
+    process = subprocess.Popen(
+        [*CLI, "sandbox", "--port", "0", "--auto-consent"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        while not any(line.startswith("Press Ctrl-C") for line in lines):
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            lines.append(line.strip())
+        for line in lines:
+            if line.startswith("export TWINME_SANDBOX"):
+                name, value = line.removeprefix("export ").split("=", 1)
+                env[name] = value
+        env["BROWSER"] = "curl -sk -o /dev/null %s &"
+        connected = subprocess.run(
+            [*CLI, "connect", "github", "--participant", "P1", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert connected.returncode == 0, connected.stderr
+        assert json.loads(connected.stdout)["status"] == "connected"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)

@@ -25,6 +25,14 @@ from .common import emit, json_option
     help="Redirect from the authorize URL at once instead of showing a consent page.",
 )
 @click.option(
+    "--deliver-callback/--no-deliver-callback",
+    default=True,
+    show_default=True,
+    help="With --auto-consent, request the loopback redirect URI from the sandbox "
+    "itself, so a browser command that does not follow redirects (curl without "
+    "-L) completes the flow.",
+)
+@click.option(
     "--seed",
     type=int,
     default=0,
@@ -61,6 +69,7 @@ from .common import emit, json_option
 def sandbox(
     port: int,
     auto_consent: bool,
+    deliver_callback: bool,
     seed: int,
     users: int,
     state_dir: str | None,
@@ -76,7 +85,12 @@ def sandbox(
     Faults, rate limits and counters: /_sandbox/faults, /_sandbox/rate-limits,
     /_sandbox/stats.
 
-    Example: twinme-lab sandbox --auto-consent --port 8443
+    Example, with connect completing on its own in another shell:
+
+        twinme-lab sandbox --auto-consent --port 8443
+
+        BROWSER='curl -sk -o /dev/null %s &' twinme-lab connect github
+        --participant P001
     """
     from ..sandbox import SandboxError, serve
 
@@ -84,6 +98,7 @@ def sandbox(
         handle = serve(
             port=port,
             auto_consent=auto_consent,
+            deliver_callback=deliver_callback,
             seed=seed,
             users=users,
             state_dir=state_dir,

@@ -15,10 +15,13 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import html
+import ipaddress
 import json
 import logging
 import math
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -87,6 +90,39 @@ def retry_after_value(fault: Fault) -> str:
     return str(max(0, math.ceil(fault.retry_after)))
 
 
+def deliver_callback(location: str) -> bool:
+    """Request ``location`` from a background thread, as a browser following it would.
+
+    Only plain-HTTP loopback redirect URIs are requested, so the sandbox never
+    sends anything off the machine. Returns False when ``location`` is not one.
+    """
+    parts = urlsplit(location)
+    try:
+        loopback = ipaddress.ip_address(parts.hostname or "").is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        return False
+
+    def fetch() -> None:
+        # No proxy: a proxy from the environment must not see the code.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(location, timeout=10) as response:
+                response.read()
+        except OSError as exc:
+            log.warning(
+                "Delivering the authorization response to %s://%s%s failed: %s",
+                parts.scheme,
+                parts.netloc,
+                parts.path,
+                type(exc).__name__,
+            )
+
+    threading.Thread(target=fetch, name="sandbox-callback", daemon=True).start()
+    return True
+
+
 class SandboxApp:
     """All sandbox state and the dispatch of one request to the right part."""
 
@@ -96,6 +132,7 @@ class SandboxApp:
         seed: int = 0,
         users: int = 3,
         auto_consent: bool = False,
+        deliver_callback: bool = False,
         token_lifetime: float = 3600.0,
         rate_limits: bool = True,
         redirect_uris: tuple[str, ...] = (),
@@ -106,6 +143,7 @@ class SandboxApp:
         self.base_url = base_url
         self.seed = seed
         self.auto_consent = auto_consent
+        self.deliver_callback = deliver_callback
         self.store = TokenStore()
         self.faults = FaultBook()
         self.limiter = RateLimiter()
@@ -308,7 +346,16 @@ class SandboxApp:
                 uri, "GET", None, headers, scopes, credentials={"user": user_index}
             )
             log.info("Consent given on %s for sandbox user %d", platform, user_index)
-            return Reply(status, {"Location": response_headers["Location"]})
+            location = response_headers["Location"]
+            if method == "GET" and self.deliver_callback:
+                if deliver_callback(location):
+                    return html_reply(
+                        200,
+                        "Consent given",
+                        "<p>Consent given. The sandbox sent the authorization "
+                        "response to the redirect URI; this tab may be closed.</p>",
+                    )
+            return Reply(status, {"Location": location})
         return self._consent_page(platform, uri, scopes, user_index)
 
     def _consent_page(

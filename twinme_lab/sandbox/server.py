@@ -256,6 +256,7 @@ def serve(
     users: int = 3,
     state_dir: str | Path | None = None,
     *,
+    deliver_callback: bool = False,
     host: str = BIND_ADDRESS,
     token_lifetime: float = 3600.0,
     rate_limits: bool = True,
@@ -266,7 +267,11 @@ def serve(
 
     ``port`` 0 picks a free port. ``state_dir`` receives the CA, certificate and
     key; by default a temporary folder, deleted on :meth:`SandboxHandle.stop`.
-    ``host`` must be 127.0.0.1. ``token_lifetime`` is the access-token lifetime
+    With ``auto_consent`` the authorize URL redirects at once (302) to the
+    redirect URI. ``deliver_callback`` makes the sandbox request that loopback
+    redirect URI itself and answer 200, for user agents that do not follow
+    redirects (``BROWSER='curl -sk -o /dev/null %s &'``). ``host`` must be
+    127.0.0.1. ``token_lifetime`` is the access-token lifetime
     in seconds. ``rate_limits`` applies each platform module's limit (False: no
     limits until :meth:`SandboxHandle.set_rate_limit`). ``redirect_uris`` adds
     exact redirect URIs to the loopback ones always accepted.
@@ -301,6 +306,7 @@ def serve(
                 seed=seed,
                 users=users,
                 auto_consent=auto_consent,
+                deliver_callback=deliver_callback,
                 token_lifetime=token_lifetime,
                 rate_limits=rate_limits,
                 redirect_uris=tuple(redirect_uris),
