@@ -368,3 +368,34 @@ def test_no_other_person_reaches_database_logs_or_report(tmp_path, caplog, capfd
         assert value not in outputs, f"{value!r} is in an import summary"
         assert value not in logs, f"{value!r} is in the log"
         assert value not in report, f"{value!r} is in the report"
+
+
+def test_forget_removes_export_rows(workspace):
+    participants.add(workspace, "P001", timezone_name="UTC")
+    participants.add(workspace, "P002", timezone_name="UTC")
+    import_path(workspace, "linkedin", LINKEDIN / "b", "P001")
+    import_path(workspace, "discord", DISCORD_CURRENT, "P001")
+    import_path(workspace, "discord", DISCORD_CURRENT, "P002")
+    participants.forget(workspace, "P001")
+    tables = (
+        "written_items",
+        "discord_channels",
+        "linkedin_connections",
+        "linkedin_invitations",
+        "linkedin_positions",
+        "linkedin_education",
+        "linkedin_skills",
+        "linkedin_profile",
+        "linkedin_reactions",
+        "youtube_events",
+    )
+    with workspace.connect() as con:
+        for table in tables:
+            left = con.execute(
+                f"SELECT count(*) FROM {table} WHERE participant_id = 'P001'"
+            ).fetchone()[0]
+            assert left == 0, table
+        kept = con.execute(
+            "SELECT count(*) FROM written_items WHERE participant_id = 'P002'"
+        ).fetchone()[0]
+    assert kept == 8
