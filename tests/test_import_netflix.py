@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -352,3 +353,21 @@ def test_cli_profiles_and_date_order(ws, tmp_path, capsys):
     assert output["kinds"]["viewing"]["added"] > 0
     code = cli_main(["import", "netflix", str(HISTORY_A), *base, "--date-order", "md"])
     assert code == 2
+
+
+def test_utf16_history_imports(ws, tmp_path):
+    target = tmp_path / "NetflixViewingHistory.csv"
+    target.write_bytes(HISTORY_A.read_text(encoding="utf-8").encode("utf-16"))
+    assert import_path(ws, "netflix", target, "P001").added == 300
+
+
+def test_zip_with_both_files(ws, tmp_path):
+    archive = tmp_path / "netflix-report.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.write(ACTIVITY_A, "CONTENT_INTERACTION/ViewingActivity.csv")
+        out.write(HISTORY_A, "NetflixViewingHistory.csv")
+    summary = import_path(ws, "netflix", archive, "P001")
+    assert summary.kinds["viewing"].added == 299 + 300
+    assert summary.kinds["supplemental"].added == 1
+    names = _query(ws, "SELECT file_name FROM imports ORDER BY 1")
+    assert names == [("NetflixViewingHistory.csv",), ("ViewingActivity.csv",)]

@@ -356,3 +356,44 @@ def test_cli_json_and_exit_codes(ws, capsys):
     assert "ViewingActivity.csv" in capsys.readouterr().err
     code = cli_main(["import", "spotify", str(MUSIC_A), "--workspace", str(ws.root)])
     assert code == 2
+
+
+def test_overlapping_files_in_one_import(ws, tmp_path):
+    records = json.loads(EXTENDED_A.read_text())
+    earlier, later = records[:200], records[120:]
+    (tmp_path / "Streaming_History_Audio_2023_0.json").write_text(
+        json.dumps(earlier, indent=2)
+    )
+    (tmp_path / "Streaming_History_Audio_2023_1.json").write_text(
+        json.dumps(later, indent=2)
+    )
+    summary = import_path(ws, "spotify", tmp_path, "P001")
+    expected_total = _multiset_union(earlier, later)
+    assert _event_count(ws) == expected_total
+    assert summary.added == expected_total
+    assert summary.skipped == len(earlier) + len(later) - expected_total
+    per_file = {f["file"]: f["kinds"] for f in summary.files}
+    first = per_file["Streaming_History_Audio_2023_0.json"]
+    assert sum(k["added"] for k in first.values()) == len(earlier)
+
+
+def test_bad_record_in_second_file_named(ws, tmp_path):
+    records = json.loads(EXTENDED_A.read_text())
+    (tmp_path / "Streaming_History_Audio_2023_0.json").write_text(
+        json.dumps(records[:100])
+    )
+    broken = records[100:200]
+    broken[41]["ts"] = "yesterday"
+    (tmp_path / "Streaming_History_Audio_2023_1.json").write_text(json.dumps(broken))
+    message = _assert_rejected(ws, tmp_path, "Streaming_History_Audio_2023_1.json")
+    assert "record 42" in message
+
+
+def test_truncated_second_file_named(ws, tmp_path):
+    records = json.loads(EXTENDED_A.read_text())
+    (tmp_path / "Streaming_History_Audio_2023_0.json").write_text(
+        json.dumps(records[:100])
+    )
+    text = json.dumps(records[100:200])
+    (tmp_path / "Streaming_History_Audio_2023_1.json").write_text(text[:-300])
+    _assert_rejected(ws, tmp_path, "Streaming_History_Audio_2023_1.json")

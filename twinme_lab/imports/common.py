@@ -264,6 +264,10 @@ class SourceFile:
 
         A ZIP member or a UTF-16 file is decoded into a UTF-8 copy in a private
         temporary folder (mode 0700) that is removed when the block ends.
+
+        NOTE: that copy is unencrypted while the import runs, because DuckDB's
+        readers take file paths and this DuckDB build cannot read from Python
+        file objects without fsspec.
         """
         if self.readable_on_disk():
             yield self.path
@@ -555,7 +559,9 @@ class ImportJob:
         The file's full path is replaced by its label, because folder names may
         carry personal names, and DuckDB's SQL excerpt is dropped.
         """
-        text = str(exc).split("\n\nLINE ", 1)[0].strip()
+        # The first line is DuckDB's message; later lines hold reader hints
+        # (auto_detect, ignore_errors) and a SQL excerpt that do not apply here.
+        text = str(exc).strip().split("\n", 1)[0].strip().rstrip(".")
         for path in {disk_path, source.path} - {None}:
             text = text.replace(str(path), source.label)
         text = re.sub(r"^[A-Za-z ]+Error: ", "", text)

@@ -1,7 +1,7 @@
 """Netflix export importer: ViewingActivity.csv and NetflixViewingHistory.csv.
 
 ``ViewingActivity.csv`` (from the full data request) has ten columns, declared in
-:data:`ACTIVITY_COLUMNS`. One account's file holds every profile of the account,
+:data:`ACTIVITY_COLUMNS`. One account's file contains every profile of the account,
 and profiles are different people, so with more than one profile the caller must
 choose one (``profile=``) and only that profile's rows are read. ``Start Time`` is
 UTC (``YYYY-MM-DD HH:MM:SS``) and ``Duration`` is ``H:MM:SS``. Rows with a
@@ -20,6 +20,7 @@ streaming began in 2007.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 
@@ -70,8 +71,7 @@ def _read_header(job: ImportJob, source: SourceFile, expected: tuple) -> None:
     """Reject the file unless its first CSV row is exactly ``expected``."""
     if not source.first_char():
         raise job.reject(source, "the file is empty")
-    text = source.head(64 * 1024)
-    header_text = _decode_head(text)
+    header_text = _decode_head(source.head(64 * 1024))
     try:
         header = next(csv.reader(io.StringIO(header_text)))
     except (csv.Error, StopIteration):
@@ -86,12 +86,13 @@ def _read_header(job: ImportJob, source: SourceFile, expected: tuple) -> None:
 
 
 def _decode_head(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            return data.decode(encoding).splitlines()[0] if data else ""
-        except UnicodeDecodeError:
-            continue
-    return ""
+    """Return the first line of a file's first bytes, which may end mid-character."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="ignore")
+    else:
+        text = data.decode("utf-8-sig", errors="ignore")
+    lines = text.splitlines()
+    return lines[0] if lines else ""
 
 
 def _csv_relation(columns: tuple) -> str:
@@ -101,10 +102,6 @@ def _csv_relation(columns: tuple) -> str:
         "quote = '\"', escape = '\"', strict_mode = true, "
         f"columns = {{{declared}}})"
     )
-
-
-def _quoted(column: str) -> str:
-    return '"' + column + '"'
 
 
 def _title_sql(title: str) -> str:
