@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import zipfile
 
@@ -321,3 +322,33 @@ def test_features_null_below_minimum(ws, tmp_path):
     assert _feature(ws, "youtube_channel_entropy") == (None, 4)
     assert _feature(ws, "youtube_search_watch_ratio") == (None, 0)
     assert _feature(ws, "youtube_night_share") == (None, 4)
+
+
+def test_topic_diversity_from_channel_topics(ws, tmp_path):
+    base = json.loads(WATCH_A.read_text())[0]
+    rows = []
+    for index, channel in enumerate(["A", "A", "B", "B", "B", "C"]):
+        row = dict(base, time=f"2021-01-0{index + 1}T10:00:00.000Z")
+        row["subtitles"] = [
+            {"name": channel, "url": f"https://www.youtube.com/channel/UC{channel}"}
+        ]
+        rows.append(row)
+    path = tmp_path / "watch-history.json"
+    path.write_text(json.dumps(rows))
+    import_path(ws, "youtube", path, "P001")
+    music = "https://en.wikipedia.org/wiki/Music"
+    games = "https://en.wikipedia.org/wiki/Video_game_culture"
+    # Topics as the YouTube extractor caches them; channel C was never looked up.
+    with ws.connect() as con:
+        con.execute(
+            "INSERT INTO channel_topics VALUES "
+            "('youtube', 'UCA', [?], now()), ('youtube', 'UCB', [?, ?], now())",
+            [music, music, games],
+        )
+    compute_features(ws)
+    # Watch-topic pairs: A 2 x music, B 3 x music and 3 x games: 5 music, 3 games.
+    p_music, p_games = 5 / 8, 3 / 8
+    entropy = -(p_music * math.log(p_music) + p_games * math.log(p_games))
+    value, n_obs = _feature(ws, "youtube_topic_diversity")
+    assert value == pytest.approx(entropy / math.log(2))
+    assert n_obs == 5

@@ -2,8 +2,10 @@
 
 Watches are rows of kind ``watch``, removed videos included. Ads (kind ``ad``)
 and "Visited YouTube Music" rows (kind ``visit``) are left out of every feature.
-Takeout records no watch durations and no video categories, so watch hours and
-topic diversity are NULL for Takeout data; ``youtube_watches`` gives the count.
+Takeout records no watch durations, so watch hours are NULL for Takeout data and
+``youtube_watches`` gives the count. Topics come from ``channel_topics``, the
+YouTube Data API topic categories of channels that the extractor caches, so topic
+diversity is known only for watches of channels it has looked up.
 Night is 00:00 to 05:59 in the participant's time zone, NULL without one.
 """
 
@@ -69,11 +71,12 @@ FEATURES = (
     ),
     FeatureDefinition(
         "youtube_topic_diversity",
-        "Shannon entropy of watches over video categories divided by the log of "
-        "the number of categories, over watches whose category is known. NULL "
-        "for Takeout history, which has no categories.",
+        "Shannon entropy of watches over the topic categories of their channels "
+        "(YouTube Data API topicDetails, a watch counting once for each topic of "
+        "its channel) divided by the log of the number of topics, over watches "
+        "whose channel topics are known.",
         "ratio 0-1",
-        SOURCE,
+        SOURCE + ("channel_topics",),
         5,
     ),
 )
@@ -81,7 +84,7 @@ FEATURES = (
 SQL = """
 WITH rows AS (
     SELECT e.participant_id, s.timezone, e.kind, e.occurred_at, e.product,
-           e.duration_s, e.category,
+           e.duration_s, e.channel_id,
            coalesce(e.channel_id, e.channel_name) AS channel,
            timezone(coalesce(s.timezone, 'UTC'), e.occurred_at) AS local_ts
     FROM youtube_events e
@@ -119,13 +122,27 @@ channel_window AS (
     SELECT participant_id, min(occurred_at) AS ws, max(occurred_at) AS we
     FROM watches WHERE channel IS NOT NULL GROUP BY participant_id
 ),
+topic_watches AS (
+    SELECT w.participant_id, w.occurred_at, unnest(t.topics) AS topic
+    FROM watches w
+    JOIN channel_topics t ON t.platform = 'youtube' AND t.channel_id = w.channel_id
+),
 category_counts AS (
-    SELECT participant_id, category, count(*) AS n,
+    SELECT participant_id, topic AS category, count(*) AS n,
            sum(count(*)) OVER (PARTITION BY participant_id) AS total
-    FROM watches WHERE category IS NOT NULL GROUP BY participant_id, category
+    FROM topic_watches GROUP BY participant_id, topic
+),
+topic_window AS (
+    SELECT w.participant_id, count(*) AS n_obs, min(w.occurred_at) AS ws,
+           max(w.occurred_at) AS we
+    FROM watches w
+    SEMI JOIN channel_topics t
+      ON t.platform = 'youtube' AND t.channel_id = w.channel_id
+         AND len(t.topics) > 0
+    GROUP BY w.participant_id
 ),
 category_stats AS (
-    SELECT participant_id, max(total) AS n_obs,
+    SELECT participant_id,
            CASE WHEN count(*) = 1 THEN 0.0
                 ELSE -sum((n / total) * ln(n / total) ORDER BY category)
                      / ln(count(*)) END AS entropy
@@ -163,8 +180,8 @@ UNION ALL
 SELECT c.participant_id, 'youtube_channel_entropy', c.entropy, c.n_obs, w.ws, w.we
 FROM channel_stats c JOIN channel_window w USING (participant_id)
 UNION ALL
-SELECT c.participant_id, 'youtube_topic_diversity', c.entropy, c.n_obs, w.ws, w.we
-FROM category_stats c JOIN watch_stats w USING (participant_id)
+SELECT c.participant_id, 'youtube_topic_diversity', c.entropy, w.n_obs, w.ws, w.we
+FROM category_stats c JOIN topic_window w USING (participant_id)
 UNION ALL
 SELECT participant_id, 'youtube_search_watch_ratio',
        CASE WHEN watches > 0 THEN searches / watches END, n_obs, ws, we

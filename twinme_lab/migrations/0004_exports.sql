@@ -4,8 +4,8 @@
 -- workspace key), never by name, e-mail address or profile URL.
 
 -- One row per Takeout history entry. Ads (details say "From Google Ads") have kind
--- 'ad' and never count as watching. Takeout records no durations or categories,
--- so duration_s and category stay NULL for its rows.
+-- 'ad' and never count as watching. Takeout records no durations, so duration_s
+-- stays NULL for its rows.
 CREATE TABLE youtube_events (
     participant_id VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,              -- watch | search | visit | ad
@@ -18,7 +18,6 @@ CREATE TABLE youtube_events (
     channel_name VARCHAR,
     removed BOOLEAN NOT NULL,           -- the video was removed before the export
     duration_s INTEGER,
-    category VARCHAR,
     search_query VARCHAR,               -- search text, stored only with --keep-text
     record_key VARCHAR NOT NULL,
     record_ordinal INTEGER NOT NULL,
