@@ -397,3 +397,79 @@ def test_truncated_second_file_named(ws, tmp_path):
     text = json.dumps(records[100:200])
     (tmp_path / "Streaming_History_Audio_2023_1.json").write_text(text[:-300])
     _assert_rejected(ws, tmp_path, "Streaming_History_Audio_2023_1.json")
+
+
+def _endsong_record(ts: str, track: str, skipped) -> dict:
+    """A play in the pre-2023 endsong layout, with the keys that format had."""
+    return {
+        "ts": ts,
+        "username": "31415926535",
+        "platform": "Android OS 9 API 28 (samsung, SM-G960F)",
+        "ms_played": 201000,
+        "conn_country": "DE",
+        "ip_addr_decrypted": "198.51.100.23",
+        "user_agent_decrypted": "unknown",
+        "master_metadata_track_name": track,
+        "master_metadata_album_artist_name": "Cults",
+        "master_metadata_album_album_name": "Cults",
+        "spotify_track_uri": "spotify:track:1jDJFeK9x3OZboIAHsY9k2",
+        "episode_name": None,
+        "episode_show_name": None,
+        "spotify_episode_uri": None,
+        "reason_start": "trackdone",
+        "reason_end": "trackdone",
+        "shuffle": False,
+        "skipped": skipped,
+        "offline": False,
+        "offline_timestamp": 1546300800000,
+        "incognito_mode": False,
+    }
+
+
+def test_endsong_format(ws, tmp_path):
+    records = [
+        _endsong_record("2019-01-01T12:00:05Z", "Go Outside", None),
+        _endsong_record("2019-01-01T12:03:30Z", "Abducted", True),
+        _endsong_record("2019-01-01T12:07:00Z", "Walk at Night", None),
+    ]
+    target = tmp_path / "endsong_0.json"
+    target.write_text(json.dumps(records, indent=2))
+    summary = import_path(ws, "spotify", target, "P001")
+    assert summary.kinds["music"].added == 3
+    rows = _query(
+        ws,
+        "SELECT ended_at, skipped FROM listening_events ORDER BY ended_at",
+    )
+    assert rows == [
+        (datetime(2019, 1, 1, 12, 0, 5, tzinfo=UTC), None),
+        (datetime(2019, 1, 1, 12, 3, 30, tzinfo=UTC), True),
+        (datetime(2019, 1, 1, 12, 7, 0, tzinfo=UTC), None),
+    ]
+    with ws.connect() as con:
+        dump = "\n".join(
+            str(row) for row in con.execute("SELECT * FROM listening_events").fetchall()
+        )
+    assert "31415926535" not in dump
+    assert "198.51.100.23" not in dump
+    assert "samsung" not in dump
+
+
+def test_old_account_file_name(ws, tmp_path):
+    target = tmp_path / "StreamingHistory0.json"
+    shutil.copy(MUSIC_A, target)
+    summary = import_path(ws, "spotify", target, "P001")
+    assert summary.kinds["music"].added == 300
+
+
+def test_library_reimport_adds_nothing(ws):
+    first = import_path(ws, "spotify", LIBRARY_A, "P001")
+    second = import_path(ws, "spotify", LIBRARY_A, "P001")
+    assert second.kinds["library"].added == 0
+    assert second.kinds["library"].skipped == first.kinds["library"].added
+
+
+def test_library_array_rejected(ws, tmp_path):
+    target = tmp_path / "YourLibrary.json"
+    shutil.copy(MUSIC_A, target)
+    message = _assert_rejected(ws, target, target.name)
+    assert "JSON object" in message
