@@ -278,6 +278,11 @@ def walk_snapshot(
         url = next_page
 
 
+def _newest(*marks: float | None) -> float | None:
+    known = [mark for mark in marks if mark is not None]
+    return max(known) if known else None
+
+
 def walk_stream(
     env: EndpointEnv, spec: EndpointSpec, tally: Tally, path_values: dict
 ) -> None:
@@ -331,13 +336,7 @@ def walk_stream(
                 default=None,
             )
         updated = state.Cursor(
-            high_water=(
-                walk_high
-                if stop_at is None or walk_high is None
-                else max(stop_at, walk_high)
-            )
-            if done
-            else stop_at,
+            high_water=_newest(stop_at, walk_high) if done else stop_at,
             resume_url=None if done else next_page,
             walk_high_water=None if done else walk_high,
             window_start=oldest or cursor.window_start,

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # window with slightly different boundaries never sees one request too many.
 SAFETY_FACTOR = 0.98
 
+# Windows at least this long (seconds) are quotas that may be spent in a burst.
+LONG_WINDOW = 3600.0
+
 # Reset values above this are epoch seconds; below, seconds from now.
 EPOCH_THRESHOLD = 1_000_000_000
 
@@ -185,7 +188,18 @@ class RateLimiter:
         found = self.budgets.get(key)
         if found is None:
             rate = requests / per_seconds * self.safety
-            found = Budget(rate=rate, updated=self.clock.now())
+            # Windows of a minute or less are paced evenly, one request at a time.
+            # Hourly and daily quotas may be spent in a burst, as the platforms
+            # count them; remaining/reset headers slow the burst down when the
+            # platform sends them.
+            capacity = (
+                float(max(1, int(requests * self.safety)))
+                if per_seconds >= LONG_WINDOW
+                else 1.0
+            )
+            found = Budget(
+                rate=rate, capacity=capacity, tokens=capacity, updated=self.clock.now()
+            )
             self.budgets[key] = found
         return found
 

@@ -124,8 +124,12 @@ def _connections(
     return chosen
 
 
-def _budgeting(platform: platforms.Platform, participant_id: str) -> Budgeting:
-    limit = platform.rate_limit
+def _budgeting(
+    platform: platforms.Platform,
+    participant_id: str,
+    override: platforms.RateLimit | None = None,
+) -> Budgeting:
+    limit = override or platform.rate_limit
     if limit.counted_per == "app":
         key: tuple = (platform.name, "app")
     else:
@@ -191,6 +195,7 @@ def extract_connection(
     policy: RetryPolicy,
     progress: ProgressHook | None = None,
     rng: random.Random | None = None,
+    rate_limit: platforms.RateLimit | None = None,
 ) -> list[dict]:
     """Read every endpoint of one connection and write its run log rows."""
     module = extractor(platform_name)
@@ -200,7 +205,7 @@ def extract_connection(
     requester = Requester(
         session=session,
         limiter=limiter,
-        budgeting=_budgeting(platform, participant_id),
+        budgeting=_budgeting(platform, participant_id, rate_limit),
         policy=policy,
         rate_limit_hook=getattr(module, "rate_limit_wait", None),
         rng=rng or random.Random(),
@@ -300,12 +305,15 @@ def run_extraction(
     session_factory: SessionFactory | None = None,
     policy: RetryPolicy | None = None,
     clock: Clock | None = None,
+    rate_limits: dict[str, platforms.RateLimit] | None = None,
 ) -> RunResult:
     """Extract every connected participant's data and return the run's log rows.
 
     ``participant_id`` and ``platform`` narrow the run. ``session_factory`` returns
     a requests-like session for (workspace, participant, platform); it defaults to
     the OAuth layer's authorized session, which refreshes tokens itself.
+    ``rate_limits`` replaces a platform module's documented limit, for an app
+    granted a higher quota or a sandbox set to a lower one.
     """
     if platform is not None:
         extractor(platform)
@@ -324,7 +332,16 @@ def run_extraction(
         for pid, name, scopes in chosen:
             result.rows.extend(
                 _extract_one(
-                    db, run_id, pid, name, scopes, factory, limiter, policy, progress
+                    db,
+                    run_id,
+                    pid,
+                    name,
+                    scopes,
+                    factory,
+                    limiter,
+                    policy,
+                    progress,
+                    (rate_limits or {}).get(name),
                 )
             )
         with db.connect() as con, transaction(con):
@@ -338,7 +355,16 @@ def run_extraction(
 
 
 def _extract_one(
-    db, run_id, participant_id, platform, scopes, factory, limiter, policy, progress
+    db,
+    run_id,
+    participant_id,
+    platform,
+    scopes,
+    factory,
+    limiter,
+    policy,
+    progress,
+    rate_limit,
 ) -> list[dict]:
     try:
         session = factory(db.workspace, participant_id, platform)
@@ -360,6 +386,7 @@ def _extract_one(
             limiter,
             policy,
             progress,
+            rate_limit=rate_limit,
         )
     finally:
         close = getattr(session, "close", None)

@@ -1,0 +1,106 @@
+"""The ``extract`` command: pull connected participants' platform data."""
+
+from __future__ import annotations
+
+import click
+
+from .. import extract as extract_api
+from ..workspace import open_workspace
+from .common import (
+    emit,
+    is_terminal,
+    json_option,
+    set_exit_code,
+    table,
+    workspace_option,
+)
+
+COLUMNS = [
+    "participant_id",
+    "platform",
+    "endpoint",
+    "status",
+    "items",
+    "requests",
+    "not_modified",
+    "rate_limited",
+    "retries",
+    "error",
+]
+
+
+@click.command()
+@click.option(
+    "--participant",
+    "participant_id",
+    default=None,
+    help="Extract only this participant (default: every connected one).",
+)
+@click.option(
+    "--platform",
+    default=None,
+    type=click.Choice(list(extract_api.EXTRACTOR_NAMES), case_sensitive=False),
+    help="Extract only this platform.",
+)
+@click.option(
+    "--interests",
+    is_flag=True,
+    help="Also compute the interests profile (music genres, video "
+    "topics, subreddits, languages, communities). Interests can "
+    "reveal sensitive categories: use only when the study's consent "
+    "covers them.",
+)
+@click.option("--quiet", is_flag=True, help="Show no progress bar.")
+@workspace_option
+@json_option
+def extract(
+    participant_id: str | None,
+    platform: str | None,
+    interests: bool,
+    quiet: bool,
+    workspace: str | None,
+) -> None:
+    """Fetch what is new from every connected platform into the workspace.
+
+    Requests are paced under each platform's rate limit; a re-run fetches only
+    new items. Exit code 0 when every endpoint is ok or empty, 3 when some
+    failed, were restricted or need reconnecting (the summary names them).
+
+    Spotify serves only the last 50 plays: older listening history comes from
+    the data export ('twinme-lab import').
+
+    Example: twinme-lab extract --participant P001 --platform github
+    """
+    ws = open_workspace(workspace)
+    show = not quiet and is_terminal()
+    with extract_api.progress_bar(enabled=show) as progress:
+        result = extract_api.extract(
+            ws,
+            participant_id,
+            platform.lower() if platform else None,
+            progress=progress,
+            interests=interests or None,
+        )
+    summary = result.summary()
+    rows = [{k: row.get(k) for k in COLUMNS} for row in result.rows]
+    text = table(rows, COLUMNS) + "\n\n" + _summary_text(summary)
+    emit({"summary": summary, "endpoints": rows}, text)
+    set_exit_code(result.exit_code)
+
+
+def _summary_text(summary: dict) -> str:
+    counted = sorted(summary["statuses"].items())
+    statuses = ", ".join(f"{n} {s}" for s, n in counted) or "none"
+    lines = [
+        f"Run {summary['run_id']}: {summary['endpoints']} endpoints ({statuses}), "
+        f"{summary['items']} items from {summary['requests']} requests "
+        f"({summary['not_modified']} answered 304, {summary['rate_limited']} rate "
+        "limited)."
+    ]
+    if summary["problems"]:
+        lines.append("Not complete: " + "; ".join(summary["problems"]) + ".")
+    return "\n".join(lines)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(extract)
