@@ -1,7 +1,7 @@
 """The OAuth flow against a local provider over HTTPS: every platform, the
 attacks that must fail, refresh across processes, forget, and secrecy.
 
-The provider below is built on oauthlib's server classes and stands in for the
+The provider below is built on oauthlib's server classes and replaces the
 platforms: per platform it serves ``/<name>/oauth/{authorize,token,revoke,
 validate}`` and the identity endpoint under ``/<name>/api``, with the client pair
 ``sandbox-<name>-client`` / ``sandbox-<name>-secret``, so the code path is the one
@@ -373,7 +373,7 @@ class Provider:
         location = reply_headers["Location"]
         if not self.deliver_callback:
             return status, {"Location": location}, ""
-        # Stands in for the browser following the redirect to the loopback server.
+        # Follow the redirect to the loopback server, as the browser would.
         threading.Thread(target=_get, args=(location,), daemon=True).start()
         return 200, {"Content-Type": "text/html"}, "<p>Consent given.</p>"
 

@@ -255,3 +255,25 @@ def test_scaffold_never_overwrites(tmp_path):
 def test_scaffold_rejects_bad_name(tmp_path):
     with pytest.raises(UsageError, match="Invalid platform name"):
         scaffold("Bad Name", tmp_path)
+
+
+def test_cli_connect_netflix_explains(tmp_path):
+    import subprocess
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from twinme_lab.cli import main; sys.exit(main(sys.argv[1:]))",
+            "connect",
+            "netflix",
+            "--participant",
+            "P1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "Netflix has no API" in completed.stderr
+    assert "twinme-lab import netflix" in completed.stderr

@@ -10,7 +10,7 @@ import click
 from .. import doctor as doctor_api
 from .. import oauth as oauth_api
 from .. import platforms, rotation
-from ..errors import EXIT_REFUSED
+from ..errors import EXIT_REFUSED, UsageError
 from ..scaffold import scaffold as scaffold_api
 from .common import emit, json_option, set_exit_code, table, workspace_option
 
@@ -84,9 +84,9 @@ def connect(
 
     Example: twinme-lab connect spotify --participant P001
     """
-    ws = _open(workspace)
     if platform in platforms.NO_API:
-        platforms.get(platform)
+        raise UsageError(platforms.NO_API_MESSAGES[platform])
+    ws = _open(workspace)
     result = oauth_api.connect(
         ws,
         platform,

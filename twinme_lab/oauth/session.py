@@ -61,6 +61,18 @@ def _require_usable(record: records.ConnectionRecord) -> None:
         )
 
 
+def _require_same_origin(
+    record: records.ConnectionRecord, resolved: ResolvedPlatform
+) -> None:
+    if record.origin != resolved.origin():
+        raise UsageError(
+            f"The {resolved.platform.display_name} connection of "
+            f"{record.participant_id} was made against the {record.origin}, but "
+            f"this process is set up for the {resolved.origin()}, so its token is "
+            "not sent there. Set or unset TWINME_SANDBOX_URL to match."
+        )
+
+
 def _mark_reauth(
     workspace: Workspace, record: records.ConnectionRecord, reason: str
 ) -> ReauthRequired:
@@ -102,6 +114,7 @@ def refresh_tokens(
     with connection_lock(workspace, participant_id, platform.name):
         record = _load(workspace, participant_id, platform.name)
         _require_usable(record)
+        _require_same_origin(record, resolved)
         tokens = record.open_tokens(key)
         now = datetime.now(UTC)
         if not force and (
@@ -312,13 +325,7 @@ def authorized_session(
         raise UsageError(str(exc)) from None
     record = _load(workspace, participant_id, platform_config.name)
     _require_usable(record)
-    if record.origin != resolved.origin():
-        raise UsageError(
-            f"The {platform_config.display_name} connection of {participant_id} was "
-            f"made against the {record.origin}, but this process is set up for the "
-            f"{resolved.origin()}; its token is not sent there. Set or unset "
-            "TWINME_SANDBOX_URL to match."
-        )
+    _require_same_origin(record, resolved)
     tokens = record.open_tokens(vault.require_key(workspace.key))
     session = AuthorizedSession(workspace, resolved, participant_id, tokens)
     session._refresh_if_due()

@@ -22,10 +22,18 @@ PLATFORM_NAMES = (
 
 # Platforms users ask for that have no API, with the message that explains why.
 NO_API = ("netflix",)
+NO_API_MESSAGES = {
+    "netflix": (
+        "Netflix has no API to connect to. Ask the participant for their Netflix "
+        "viewing activity export and import it with 'twinme-lab import netflix "
+        "FILE --participant ID'."
+    ),
+}
 
 __all__ = [
     "Endpoint",
     "NO_API",
+    "NO_API_MESSAGES",
     "PLATFORM_NAMES",
     "Platform",
     "RateLimit",
@@ -39,7 +47,7 @@ def get(name: str) -> Platform:
     """Return the platform called ``name``, or raise ``KeyError`` with the choices."""
     key = (name or "").strip().lower()
     if key in NO_API:
-        raise KeyError(import_module(f"{__name__}.{key}").NO_API_MESSAGE)
+        raise KeyError(NO_API_MESSAGES[key])
     if key not in PLATFORM_NAMES:
         raise KeyError(
             f"Unknown platform {name!r}; choose one of {', '.join(PLATFORM_NAMES)}."

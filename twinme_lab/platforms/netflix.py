@@ -8,8 +8,6 @@ importer: ``twinme-lab import netflix FILE --participant ID``.
 
 from __future__ import annotations
 
-NO_API_MESSAGE = (
-    "Netflix has no API to connect to. Ask the participant for their Netflix "
-    "viewing activity export and import it with 'twinme-lab import netflix FILE "
-    "--participant ID'."
-)
+from . import NO_API_MESSAGES
+
+NO_API_MESSAGE = NO_API_MESSAGES["netflix"]
