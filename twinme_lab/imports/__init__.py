@@ -16,8 +16,10 @@ from .common import (
     SourceFile,
     decode_text,
     discover,
+    disk_paths,
     import_path,
     importer_for,
+    numbered_json_files_sql,
     platforms,
     register,
 )
@@ -29,8 +31,10 @@ __all__ = [
     "SourceFile",
     "decode_text",
     "discover",
+    "disk_paths",
     "import_path",
     "importer_for",
+    "numbered_json_files_sql",
     "platforms",
     "register",
 ]

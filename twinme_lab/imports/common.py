@@ -19,19 +19,22 @@ An importer is a function registered for a platform name::
 
 :func:`import_path` finds the candidate files (:func:`discover`), checks that the
 participant is enrolled, calls the importer, and then writes everything it staged
-in one transaction. The importer only reads and validates: it turns each file into
-a TEMP table with :meth:`ImportJob.stage` and raises :class:`InputError` (best via
+in one transaction. The importer only reads and validates. It turns each file into
+a TEMP table with :meth:`ImportJob.stage` (several files of one format with
+:meth:`ImportJob.stage_files`) and raises :class:`InputError` (best via
 :meth:`ImportJob.reject` or :meth:`ImportJob.check`) for anything malformed. Because
 nothing is written until every file has been staged, a bad file adds nothing at all.
 
 Uniqueness: each staged row gets ``record_key``, an md5 digest of its identifying
 fields, and ``record_ordinal``, which counts identical rows (same key) within one
-file in file order. Rows are inserted with ``ON CONFLICT DO NOTHING`` against the
-table's primary key ``(participant_id, record_key, record_ordinal)``, so importing
-the same file again adds nothing, a later export that overlaps an earlier one adds
-only the records not stored yet, and identical records inside one file all stay.
-Tables that hold sets rather than events (``library_items``) have no ordinal column,
-and their key is ``(participant_id, record_key)``.
+file in file order. Only rows whose ``(record_key, record_ordinal)`` the
+participant does not have yet are inserted (an anti-join, the set-based form of
+``INSERT ... ON CONFLICT DO NOTHING`` on the table's primary key
+``(participant_id, record_key, record_ordinal)``). So importing the same file
+again adds nothing, a later export that overlaps an earlier one adds only the
+records not stored yet, and identical records inside one file all stay. Tables
+that hold sets rather than events (``library_items``) have no ordinal column, and
+their key is ``(participant_id, record_key)``.
 
 Provenance: one ``imports`` row per file with its base name and sha256 only (folder
 names often contain a participant's real name) and the counts; one ``audit_log``
@@ -292,6 +295,26 @@ def disk_paths(sources: Sequence[SourceFile]) -> Iterator[list[Path]]:
         yield [stack.enter_context(source.disk_path()) for source in sources]
 
 
+def numbered_json_files_sql(columns: dict[str, str]) -> str:
+    """Return SQL reading JSON array files with ``_file`` and ``_row`` columns.
+
+    ``columns`` maps each declared key to its DuckDB type; keys not declared are
+    never read. The SQL takes three parameters: the list of paths, the same list
+    again, and its length. ``_row`` relies on DuckDB returning the files in list
+    order and each file's records in file order (``preserve_insertion_order``,
+    on by default). The file index comes from a hash join on the file name.
+    """
+    declared = ", ".join(
+        f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items()
+    )
+    return (
+        "(SELECT *, row_number() OVER () AS _row FROM read_json(?, "
+        f"format = 'array', filename = true, columns = {{{declared}}})) "
+        "JOIN (SELECT unnest(CAST(? AS VARCHAR[])) AS filename, "
+        "unnest(range(?)) AS _file) USING (filename)"
+    )
+
+
 def _member_is_safe(name: str) -> bool:
     """Reject absolute paths, drive letters and ``..`` parts (zip-slip)."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -380,7 +403,7 @@ class KindCount:
 
 @dataclass
 class ImportSummary:
-    """What one import did, per kind of record and per file."""
+    """Counts of one import, per kind of record and per file."""
 
     platform: str
     participant_id: str
@@ -647,10 +670,10 @@ class ImportJob:
         """Stage the rows of several files of one format with one query.
 
         Like :meth:`stage`, but ``select_sql`` reads every file in ``sources``
-        at once (``read_json([...], filename = true)``, which DuckDB reads in
-        parallel) and returns ``_file``, the 0-based index of the row's file in
-        ``sources`` (``list_position(?, filename) - 1``), and ``_row``, the
-        1-based index over the files read in order (``row_number() OVER ()``).
+        at once, which lets DuckDB parse them in parallel. It must return
+        ``_file``, the 0-based index of the row's file in ``sources``, and
+        ``_row``, the 1-based index over all files read in order.
+        :func:`numbered_json_files_sql` builds such a relation for JSON arrays.
         Every record of every file must be selected, because record numbers in
         messages are counted from ``_row`` and the sizes of the earlier files.
         """
@@ -819,7 +842,8 @@ class ImportJob:
         keys, and a row staged twice in this import (the same file found twice,
         or two overlapping exports in one folder) is kept from its first file
         only. What remains cannot conflict with the primary key, so the insert
-        needs no ON CONFLICT clause, which would check each row separately.
+        needs no ON CONFLICT DO NOTHING, which made the insert of 1,000,000 rows
+        about 60% slower in a DuckDB 1.5.5 test.
         """
         target = self._columns(table)
         ordinal = "record_ordinal" in target

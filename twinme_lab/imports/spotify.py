@@ -21,7 +21,13 @@ outside the declaration is ignored and never read: ``ip_addr``, ``username``,
 
 from __future__ import annotations
 
-from .common import ImportJob, SourceFile, disk_paths, register
+from .common import (
+    ImportJob,
+    SourceFile,
+    disk_paths,
+    numbered_json_files_sql,
+    register,
+)
 
 PLATFORM = "spotify"
 
@@ -183,21 +189,6 @@ def _columns_sql(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
 
 
-def _numbered_files_sql(columns: dict[str, str]) -> str:
-    """SQL reading a list of JSON array files with ``_file`` and ``_row``.
-
-    Parameters: the list of paths, the same list again, and its length. The
-    file index comes from a hash join on the file name, which is cheaper per row
-    than searching the list.
-    """
-    return (
-        "(SELECT *, row_number() OVER () AS _row FROM read_json(?, "
-        f"format = 'array', filename = true, columns = {_columns_sql(columns)})) "
-        "JOIN (SELECT unnest(CAST(? AS VARCHAR[])) AS filename, "
-        "unnest(range(?)) AS _file) USING (filename)"
-    )
-
-
 def _boolean_sql(key: str) -> str:
     return (
         f"CASE lower({key}) WHEN 'true' THEN true WHEN '1' THEN true "
@@ -230,7 +221,7 @@ def _stage_account(job: ImportJob, sources: list[SourceFile], fmt: str) -> None:
             + f", {absent}, CAST(NULL AS BOOLEAN) AS skipped, "
             "endTime IS NULL AS _no_time, "
             f"{missing_names} AS _no_names, "
-            f"_file, _row FROM {_numbered_files_sql(declared)}"
+            f"_file, _row FROM {numbered_json_files_sql(declared)}"
         )
         part = job.stage_files(
             sources,
@@ -301,7 +292,7 @@ def _stage_extended(job: ImportJob, sources: list[SourceFile], fmt: str) -> None
             "audiobook_chapter_title AS chapter_title, "
             "audiobook_chapter_uri AS chapter_uri, reason_start, reason_end, "
             f"{booleans}, ts IS NULL AS _no_time, {bad_boolean} AS _bad_boolean, "
-            f"_file, _row FROM {_numbered_files_sql(EXTENDED_COLUMNS)}"
+            f"_file, _row FROM {numbered_json_files_sql(EXTENDED_COLUMNS)}"
         )
         part = job.stage_files(
             sources,
