@@ -1180,6 +1180,23 @@ def test_sandbox_cli_connect_with_curl(enrolled, sandbox):
     assert completed.returncode == 0, completed.stderr
 
 
+def test_sandbox_browser_connects_and_reconnects(enrolled, sandbox):
+    browser = oauth.sandbox_browser()
+    first = oauth.connect(enrolled, "reddit", "P1", timeout=30, open_url=browser)
+    second = oauth.connect(enrolled, "reddit", "P1", timeout=30, open_url=browser)
+    assert first["account_id"] == second["account_id"]
+    assert second["consented_at"] > first["consented_at"]
+    assert len(oauth.connections(enrolled, "P1")) == 1
+    with pytest.raises(UsageError, match="only opens URLs"):
+        browser("https://www.reddit.com/api/v1/authorize")
+
+
+def test_sandbox_browser_needs_sandbox(monkeypatch):
+    monkeypatch.delenv("TWINME_SANDBOX_URL", raising=False)
+    with pytest.raises(UsageError, match="TWINME_SANDBOX_URL"):
+        oauth.sandbox_browser()
+
+
 def test_sandbox_cli_connect_following_redirects(enrolled, sandbox):
     completed = run_cli_connect(enrolled, sandbox, "curl -skL -o /dev/null %s &")
     assert completed.returncode == 0, completed.stderr

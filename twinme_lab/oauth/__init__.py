@@ -22,6 +22,7 @@ from .flow import (
     connect,
     disconnect,
     revoke_all_for_forget,
+    sandbox_browser,
 )
 from .listing import ConnectionList, connections
 from .session import AuthorizedSession, authorized_session, refresh_tokens
@@ -42,6 +43,7 @@ __all__ = [
     "connections",
     "disconnect",
     "refresh_tokens",
+    "sandbox_browser",
 ]
 
 # requests-oauthlib logs tokens and codes at DEBUG level.

@@ -248,6 +248,7 @@ def connect(
     timeout: float = CALLBACK_TIMEOUT,
     optional_scopes: tuple[str, ...] = (),
     read_redirect=None,
+    open_url=None,
 ) -> dict:
     """Connect a participant's platform account and store its tokens encrypted.
 
@@ -257,20 +258,21 @@ def connect(
     it, or when the redirect URI is not ``http://127.0.0.1``, the URL is shown in
     the prompt of ``read_redirect`` (``getpass.getpass`` by default, so the code
     stays out of notebook outputs), which returns the address the browser ended
-    on. Returns the stored connection without its tokens.
+    on. ``open_url`` replaces ``webbrowser.open`` (see :func:`sandbox_browser`).
+    Returns the stored connection without its tokens.
     """
     from .callback import CallbackServer
 
     pending = begin(workspace, platform, participant_id, optional_scopes)
     if open_browser and _is_loopback_http(pending.resolved.redirect_uri):
         with CallbackServer(pending.resolved.redirect_uri, pending.state) as server:
-            if not webbrowser.open(pending.url):
+            if not (open_url or webbrowser.open)(pending.url):
                 log.warning("no browser could be opened for the authorization URL")
             params = server.wait(timeout)
         return complete(workspace, pending, params)
 
     if open_browser:
-        webbrowser.open(pending.url)
+        (open_url or webbrowser.open)(pending.url)
     prompt = (
         f"Open this address in a browser where the participant signs in to "
         f"{pending.resolved.platform.display_name}:\n\n{pending.url}\n\n"
@@ -282,6 +284,35 @@ def connect(
     if not pasted or not pasted.strip():
         raise OAuthFlowError("No address was pasted; the connection was cancelled.")
     return complete(workspace, pending, pasted)
+
+
+def sandbox_browser():
+    """Return an ``open_url`` for :func:`connect` that plays the browser's part.
+
+    It requests the authorization URL and follows the sandbox's redirect to the
+    loopback callback, so a sandbox started with auto-consent connects without a
+    browser (demos, notebooks, tests). It only works while ``TWINME_SANDBOX_URL``
+    is set and only requests URLs under it.
+    """
+    import requests
+
+    from ..platforms.config import sandbox_ca, sandbox_url
+
+    base = sandbox_url()
+    if base is None:
+        raise UsageError(
+            "sandbox_browser needs TWINME_SANDBOX_URL; it never signs in to a real "
+            "platform."
+        )
+    verify = sandbox_ca()
+
+    def open_url(url: str) -> bool:
+        if not url.startswith(base + "/"):
+            raise UsageError(f"sandbox_browser only opens URLs under {base}.")
+        response = requests.get(url, verify=verify, timeout=TOKEN_TIMEOUT)
+        return response.ok
+
+    return open_url
 
 
 def disconnect(workspace: Workspace, platform: str, participant_id: str) -> dict:
