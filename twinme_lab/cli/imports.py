@@ -52,8 +52,8 @@ def import_spotify(path: str, participant: str, workspace: str | None) -> None:
     and YourLibrary.json. Other files in a folder or ZIP are ignored. IP addresses,
     user agents, usernames, countries and platforms are not stored.
 
+    \b
     Example:
-
         twinme-lab import spotify "my_spotify_data.zip" --participant P001
     """
     _run(workspace, "spotify", path, participant)
@@ -97,8 +97,8 @@ def import_netflix(
     other supplemental videos are stored but marked and never count as viewing)
     and NetflixViewingHistory.csv (dates without time).
 
+    \b
     Example:
-
         twinme-lab import netflix netflix-report.zip --participant P001 \\
             --profile "Profile A"
     """
