@@ -7,6 +7,7 @@ the holder closes the file or dies, so a killed process never leaves it held.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ def connection_lock(
     """Hold the exclusive lock of one connection for the block."""
     folder = workspace.root / "locks"
     folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{participant_id}.{platform}.lock"
+    # Named by a digest, so no participant id is left in a file name after forget.
+    digest = hashlib.sha256(f"{participant_id}|{platform}".encode()).hexdigest()
+    path = folder / f"{digest[:24]}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
