@@ -1188,6 +1188,27 @@ def test_fault_truncated_json(sandbox):
     assert len(response.content) == len(whole.content) // 2
 
 
+def test_truncate_skips_not_modified(sandbox):
+    token = connect(sandbox, "github")["access_token"]
+    etag = api_get(sandbox, "github", "/user", token).headers["ETag"]
+    sandbox.set_fault("github", "truncate", "user", count=1)
+    cached = api_get(sandbox, "github", "/user", token, headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    cut = api_get(sandbox, "github", "/user", token)
+    with pytest.raises(ValueError):
+        cut.json()
+    assert api_get(sandbox, "github", "/user", token).json()["login"] == "sandbox-dev-0"
+
+
+def test_fault_truncates_token_response(sandbox):
+    code, verifier, _ = authorize(sandbox, "twitch")
+    sandbox.set_fault("twitch", "truncate", "token", count=1)
+    response = exchange(sandbox, "twitch", code, verifier)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
 def test_fault_forbidden(sandbox):
     token = connect(sandbox, "github")["access_token"]
     sandbox.set_fault("github", "forbidden", "/repos/*")

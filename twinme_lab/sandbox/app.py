@@ -37,7 +37,10 @@ log = logging.getLogger("twinme_lab.sandbox")
 
 # Faults that replace the response; the others change how it is delivered.
 REPLACING = ("rate_limit", "server_error", "forbidden", "expire_token")
-TOKEN_FAULTS = ("rate_limit", "server_error", "slow", "truncate", "forbidden")
+# Faults drawn before a request is answered. A truncate fault is drawn after, and
+# only for a 200 response with a body, so a 304 or an error never consumes it.
+TOKEN_FAULTS = ("rate_limit", "server_error", "slow", "forbidden")
+API_FAULTS = ("rate_limit", "server_error", "slow", "forbidden", "expire_token")
 GITHUB_ERROR_CODES = {
     # GitHub's own names for RFC 6749 token errors, sent with HTTP 200.
     ("invalid_grant", "authorization_code"): "bad_verification_code",
@@ -274,7 +277,7 @@ class SandboxApp:
                 reply = self._token(platform, method, uri, plain_headers, body)
             else:
                 reply = self._revoke(platform, method, uri, plain_headers, body)
-        self._deliver(reply, fired)
+        self._deliver(platform, {endpoint}, f"/oauth/{endpoint}", reply, fired)
         self.stats.record(platform, endpoint, reply.status, fired)
         return reply
 
@@ -541,7 +544,7 @@ class SandboxApp:
                     path_params=path_params,
                 )
                 reply = self._call_route(api, found, call, record, fired)
-        self._deliver(reply, fired)
+        self._deliver(platform, {route_name}, path, reply, fired)
         self.stats.record(platform, route_name, reply.status, fired)
         log.debug("%s %s/api%s -> %d", method, platform, path, reply.status)
         return reply
@@ -612,7 +615,9 @@ class SandboxApp:
             reply.headers["Retry-After"] = str(max(1, math.ceil(window["reset_after"])))
             return reply
 
-        fired += self.faults.take(call.platform, {call.route_name}, call.path)
+        fired += self.faults.take(
+            call.platform, {call.route_name}, call.path, API_FAULTS
+        )
         faulted = self._fault_reply(call.platform, fired, record)
         if faulted is not None:
             faulted.headers.update(limit_headers)
@@ -696,13 +701,18 @@ class SandboxApp:
                 return reply
         return None
 
-    def _deliver(self, reply: Reply, fired: list[Fault]) -> None:
+    def _deliver(
+        self, platform: str, names: set[str], path: str, reply: Reply, fired: list
+    ) -> None:
         """Apply the faults that change delivery: a delay and a truncated body."""
+        if reply.status == 200 and len(reply.body) > 1:
+            cuts = self.faults.take(platform, names, path, ("truncate",))
+            if cuts:
+                fired += cuts
+                reply.body = reply.body[: len(reply.body) // 2]
         for fault in fired:
             if fault.kind == "slow":
                 reply.delay += fault.delay
-            elif fault.kind == "truncate" and len(reply.body) > 1:
-                reply.body = reply.body[: len(reply.body) // 2]
 
     # Admin ------------------------------------------------------------------
     def _admin(self, method: str, path: str, query: str, body: bytes) -> Reply:

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 #   expire_token          expires the caller's access token and answers 401
 #   revoke_refresh_token  token endpoint: revokes the refresh token sent, so the
 #                         refresh fails with invalid_grant
-#   truncate              cuts the JSON body in half (Content-Length matches)
+#   truncate              cuts the body of a 200 response in half (Content-Length
+#                         matches); 304s and errors neither count nor consume it
 #   forbidden             403 with the platform's error body
 FAULT_KINDS = (
     "rate_limit",
