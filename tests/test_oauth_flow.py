@@ -935,6 +935,23 @@ def test_two_processes_refresh_once(enrolled, provider):
     assert oauth.connections(enrolled, "P1")[0]["status"] == "connected"
 
 
+def test_comma_scopes_become_spaces():
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(
+        {"access_token": "a", "token_type": "bearer", "scope": "read:user,repo"}
+    ).encode()
+    rewritten = client._scope_hook(response)
+    assert rewritten.json()["scope"] == "read:user repo"
+
+
+def test_server_error_hook_raises():
+    response = requests.Response()
+    response.status_code = 502
+    with pytest.raises(oauth.TransientTokenError, match="HTTP 502"):
+        client._transient_hook(response)
+
+
 # ---------------------------------------------------------------------------
 # Forget and secrecy
 # ---------------------------------------------------------------------------

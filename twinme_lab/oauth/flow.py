@@ -328,7 +328,8 @@ def disconnect(workspace: Workspace, platform: str, participant_id: str) -> dict
         record = records.load(con, participant_id, platform_config.name)
     if record is None:
         raise NotFoundError(
-            f"{participant_id} has no {platform_config.display_name} connection."
+            f"{participant_id} has no {platform_config.display_name} connection; "
+            "run 'twinme-lab connections' to list the stored ones."
         )
 
     revoked, message = False, "No tokens were stored."

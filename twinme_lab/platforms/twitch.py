@@ -50,5 +50,9 @@ PLATFORM = Platform(
     brand_colour="#9146FF",
     reveals="Username and followed channels.",
     insights="Followed channel count and categories.",
+    doctor_notes=(
+        "Twitch requires apps to validate user tokens at start and every hour; "
+        "authorized sessions do this themselves.",
+    ),
     hooks={"account_id": _user_id, "account_name": _login},
 )
