@@ -346,3 +346,26 @@ def test_plain_delete_leaves_bytes_that_forget_removes(tmp_path):
         )
         con.execute("CHECKPOINT")
     assert CANARY_TITLE.encode() in ws.db_path.read_bytes()
+
+
+def test_database_key_alone_opens_but_holds_no_token_key(workspace, monkeypatch):
+    participants.add(workspace, "P01", "UTC")
+    database_key = workspace.key.database_key()
+    key_file = keys.default_key_file(workspace.workspace_id)
+    key_file.rename(key_file.with_suffix(".away"))
+    monkeypatch.setenv(keys.DATABASE_KEY_ENV, database_key)
+
+    worker = open_workspace(workspace.root)
+
+    assert [p["participant_id"] for p in participants.list_participants(worker)] == [
+        "P01"
+    ]
+    with pytest.raises(WorkspaceKeyError, match="only the database key"):
+        worker.key.token_key()
+    assert worker.worker_environment() == {keys.DATABASE_KEY_ENV: database_key}
+
+
+def test_worker_environment_never_carries_master_key(workspace):
+    env = workspace.worker_environment()
+    assert workspace.key.raw.hex() not in "".join(env.values())
+    assert list(env) == [keys.DATABASE_KEY_ENV]

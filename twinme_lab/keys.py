@@ -23,6 +23,7 @@ from .errors import WorkspaceKeyError
 
 KEY_ENV = "TWINME_KEY"
 KEY_FILE_ENV = "TWINME_KEY_FILE"
+DATABASE_KEY_ENV = "TWINME_DATABASE_KEY"
 CONFIG_DIR_ENV = "TWINME_CONFIG_DIR"
 KEY_BYTES = 32
 
@@ -158,3 +159,55 @@ def find_master_key(workspace_id: str | None) -> MasterKey:
         f"{KEY_ENV} to the 64-character key, or {KEY_FILE_ENV} to the file that "
         "holds it."
     )
+
+
+@dataclass(frozen=True)
+class DatabaseKey:
+    """A derived database key handed to a worker process instead of the master key.
+
+    It opens the database and nothing else: the token vault needs the master key,
+    so a report kernel or a Dask worker holding only this key cannot read tokens.
+    """
+
+    database_key_hex: str
+    origin: str = f"the {DATABASE_KEY_ENV} environment variable"
+
+    def __repr__(self) -> str:
+        return f"DatabaseKey(origin={self.origin!r})"
+
+    @property
+    def key_id(self) -> str:
+        raise WorkspaceKeyError(
+            "This process holds only the database key; key ids and the token vault "
+            "need the master key (TWINME_KEY or TWINME_KEY_FILE)."
+        )
+
+    def database_key(self) -> str:
+        return self.database_key_hex
+
+    def token_key(self) -> bytes:
+        raise WorkspaceKeyError(
+            "This process holds only the database key; reading or writing platform "
+            "tokens needs the master key (TWINME_KEY or TWINME_KEY_FILE)."
+        )
+
+
+def find_workspace_key(workspace_id: str | None) -> MasterKey | DatabaseKey:
+    """Find the key that opens a workspace: a delegated database key or the master.
+
+    ``TWINME_DATABASE_KEY`` (64 hex characters, as :meth:`MasterKey.database_key`
+    returns) comes first, because a process that was given only that key was meant
+    to use only that key.
+    """
+    value = os.environ.get(DATABASE_KEY_ENV)
+    if value:
+        cleaned = value.strip().lower()
+        if len(cleaned) != 2 * KEY_BYTES or any(
+            c not in "0123456789abcdef" for c in cleaned
+        ):
+            raise WorkspaceKeyError(
+                f"The {DATABASE_KEY_ENV} environment variable is not 64 hexadecimal "
+                "characters; unset it or pass the database key of this workspace."
+            )
+        return DatabaseKey(cleaned)
+    return find_master_key(workspace_id)

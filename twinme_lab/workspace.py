@@ -46,7 +46,7 @@ class Workspace:
 
     root: Path
     workspace_id: str
-    key: keys.MasterKey | None = field(repr=False)
+    key: keys.MasterKey | keys.DatabaseKey | None = field(repr=False)
 
     @property
     def encrypted(self) -> bool:
@@ -57,6 +57,16 @@ class Workspace:
 
     def _key_origin(self) -> str:
         return self.key.origin if self.key else "no key (unencrypted workspace)"
+
+    def worker_environment(self) -> dict[str, str]:
+        """Return the variables a worker process needs to open this workspace.
+
+        Only the derived database key is passed, never the master key, so the
+        worker can read the database but not the token vault.
+        """
+        if self.key is None:
+            return {}
+        return {keys.DATABASE_KEY_ENV: self.key.database_key()}
 
     @property
     def db_path(self) -> Path:
@@ -222,7 +232,7 @@ def open_workspace(path: str | os.PathLike | None = None) -> Workspace:
     if not (root / DB_NAME).is_file():
         raise WorkspaceError(f"{root} has no {DB_NAME}; the workspace is incomplete.")
     if meta.get("encrypted", True):
-        key = keys.find_master_key(meta["workspace_id"])
+        key = keys.find_workspace_key(meta["workspace_id"])
     else:
         key = None
     workspace = Workspace(root, meta["workspace_id"], key)

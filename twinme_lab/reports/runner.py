@@ -115,14 +115,15 @@ def package_version() -> str:
 
 
 def kernel_environment(ws: Workspace) -> dict[str, str]:
-    """Return the kernel's environment: this process's, with the workspace key set.
+    """Return the kernel's environment: this process's, with the database key set.
 
-    ``TWINME_KEY`` is set to the key that opened ``ws`` here, so the kernel opens
-    the same workspace with the same key wherever that key came from.
+    The kernel gets only the derived database key (``TWINME_DATABASE_KEY``), never
+    the master key, so a notebook can read the workspace but not the token vault.
     """
     env = dict(os.environ)
-    env[keys.KEY_ENV] = ws.key.raw.hex()
-    env.pop(keys.KEY_FILE_ENV, None)
+    for name in (keys.KEY_ENV, keys.KEY_FILE_ENV, keys.DATABASE_KEY_ENV):
+        env.pop(name, None)
+    env.update(ws.worker_environment())
     # The debugger's frozen-module warning would land in the notebook's stderr.
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
