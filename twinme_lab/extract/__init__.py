@@ -54,8 +54,8 @@ def extract(
         result = run_extraction(
             workspace, participant_id, platform, progress=progress or None
         )
-    wanted = interests_api.enabled(workspace) if interests is None else interests
-    if wanted:
+    compute = interests_api.enabled(workspace) if interests is None else interests
+    if compute:
         chosen = sorted({row["participant_id"] for row in result.rows})
         interests_api.compute_interests(workspace, chosen)
     return result

@@ -31,7 +31,7 @@ ProgressHook = Callable[[str, str, str, int], None]
 
 @dataclass
 class EndpointEnv:
-    """What reading one endpoint needs beyond its spec."""
+    """Inputs for reading one endpoint, beyond its spec."""
 
     db: state.RunDatabase
     run_id: int
@@ -58,7 +58,7 @@ class Tally:
     items: int = 0
     stored: int = 0
     window_start: datetime | None = None
-    cached: int = 0  # fan-out targets answered from a cross-participant cache
+    cached: int = 0  # fan-out targets served from a cross-participant cache
 
 
 def full_url(url: str, params: dict[str, Any] | None) -> str:
@@ -222,7 +222,7 @@ def _report(env: EndpointEnv, spec: EndpointSpec, count: int) -> None:
 def walk_snapshot(
     env: EndpointEnv, spec: EndpointSpec, tally: Tally, path_values: dict
 ) -> None:
-    """Read every page, asking each with the validators of its last answer."""
+    """Read every page, sending the ETag or Last-Modified stored for it."""
     with env.db.connect() as con:
         known = {
             row[0]: state.PageState(*row[1:])

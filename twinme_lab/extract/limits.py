@@ -25,7 +25,7 @@ from email.utils import parsedate_to_datetime
 log = logging.getLogger(__name__)
 
 # Share of a documented limit the pacer uses, so a server counting a sliding
-# window with slightly different boundaries never sees one request too many.
+# window with slightly different boundaries never counts one request too many.
 SAFETY_FACTOR = 0.98
 
 # Windows at least this long (seconds) are quotas that may be spent in a burst.
@@ -50,7 +50,7 @@ class Clock:
 
 
 def parse_retry_after(value: str | None, wall_now: float) -> float | None:
-    """Return the wait in seconds a ``Retry-After`` value asks for, or None.
+    """Return the wait in seconds a ``Retry-After`` value requests, or None.
 
     Accepts delta-seconds (integer or decimal) and HTTP dates. A date in the past
     means no wait; an unreadable value returns None.
@@ -189,9 +189,9 @@ class RateLimiter:
         if found is None:
             rate = requests / per_seconds * self.safety
             # Windows of a minute or less are paced evenly, one request at a time.
-            # Hourly and daily quotas may be spent in a burst, as the platforms
-            # count them; remaining/reset headers slow the burst down when the
-            # platform sends them.
+            # Hourly and daily quotas may be spent in a burst, because the
+            # platforms count them per window. Remaining/reset headers slow the
+            # burst down where the platform sends them.
             capacity = (
                 float(max(1, int(requests * self.safety)))
                 if per_seconds >= LONG_WINDOW

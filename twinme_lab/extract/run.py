@@ -3,8 +3,8 @@
 A run walks the connections in order (participant, then platform) and each
 platform's endpoints in the order its extractor lists them, under one
 :class:`RateLimiter`, so a per-app limit is shared by the whole cohort. An endpoint
-that fails is logged and the run moves on; a token refused after one refresh marks
-the connection ``requires_reauth`` and skips its remaining endpoints.
+that fails is logged and the run moves on. A token refused after one refresh marks
+the connection ``requires_reauth``, and its remaining endpoints are skipped.
 """
 
 from __future__ import annotations
@@ -115,10 +115,12 @@ def _connections(
         and r.platform in EXTRACTOR_NAMES
     ]
     if not chosen and (participant_id or platform):
-        who = f"participant {participant_id}" if participant_id else "any participant"
-        what = f" on {platform}" if platform else ""
+        subject = (
+            f"participant {participant_id}" if participant_id else "any participant"
+        )
+        where = f" on {platform}" if platform else ""
         raise NotFoundError(
-            f"No working connection for {who}{what}; run 'twinme-lab connections' "
+            f"No working connection for {subject}{where}; run 'twinme-lab connections' "
             "to see their status, and 'twinme-lab connect' to add one."
         )
     return chosen

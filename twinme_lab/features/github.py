@@ -2,8 +2,8 @@
 ``code_activity``).
 
 Languages count only repositories the participant owns, forks excluded, weighted
-by bytes of code. Event features use the public events the API still served
-(at most 300 from the last 90 days); push events no longer list their commits, so
+by bytes of code. Event features use the public events the API still served, at
+most 300 from the last 90 days. Push events no longer list their commits, so
 pushes are counted, not commits. Local time is the event time in the
 participant's time zone; the weekday share is NULL without one.
 

@@ -1,8 +1,8 @@
 """Spotify features from Web API data (``music_top_items``, ``artist_genres``).
 
 Genres are those of the participant's top artists over the short, medium and
-long term; an artist listed in several time ranges counts once per range, and an
-artist's weight is split evenly over its genres. Not measured (NULL) unless the
+long term. An artist listed in several time ranges counts once per range, and
+its weight is split evenly over its genres. Not measured (NULL) unless the
 latest extraction of all three top-artist lists completed.
 """
 
