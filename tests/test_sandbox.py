@@ -1483,3 +1483,59 @@ def test_cli_connect_with_curl_browser(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+
+
+# Growing data -----------------------------------------------------------------
+
+
+def test_added_items_come_first():
+    with serve(seed=7, auto_consent=True, rate_limits=False) as handle:
+        token = connect(handle, "github", 0)["access_token"]
+        before = api_get(handle, "github", "/users/sandbox-dev-0/events", token)
+        assert handle.add_items("github", 0, "events", 2) == 47
+        after = api_get(
+            handle,
+            "github",
+            "/users/sandbox-dev-0/events",
+            token,
+            headers={"If-None-Match": before.headers["ETag"]},
+        )
+        assert after.status_code == 200
+        assert after.json()[2:] == before.json()[:28]
+        assert after.json()[0]["created_at"] > before.json()[0]["created_at"]
+
+        reddit = connect(handle, "reddit", 0)["access_token"]
+        path = "/user/sandbox_redditor_0/comments"
+        old_first = api_get(handle, "reddit", path, reddit).json()["data"]["children"][
+            0
+        ]
+        assert handle.add_items("reddit", 0, "comments") == 81
+        new = api_get(handle, "reddit", path, reddit).json()["data"]["children"]
+        assert new[1] == old_first
+        assert new[0]["data"]["created_utc"] > old_first["data"]["created_utc"]
+
+        spotify = connect(handle, "spotify", 1)["access_token"]
+        assert handle.add_items("spotify", 1, "recently_played", 3) == 50
+        recent = api_get(
+            handle, "spotify", "/v1/me/player/recently-played", spotify, limit=50
+        ).json()
+        assert len(recent["items"]) == 50
+
+        with pytest.raises(ValueError, match="cannot add items"):
+            handle.add_items("linkedin", 0, "userinfo")
+
+
+def test_added_items_deterministic():
+    totals = []
+    firsts = []
+    for _ in range(2):
+        with serve(seed=7, auto_consent=True, rate_limits=False) as handle:
+            totals.append(handle.add_items("twitch", 2, "followed_channels", 4))
+            token = connect(handle, "twitch", 2)["access_token"]
+            body = api_get(
+                handle, "twitch", "/helix/channels/followed", token, user_id="700000002"
+            ).json()
+            firsts.append(body["data"])
+    assert totals == [4, 4]
+    assert firsts[0] == firsts[1]
+    assert len(firsts[0]) == 4

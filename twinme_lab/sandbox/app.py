@@ -156,6 +156,7 @@ class SandboxApp:
         self.apis: dict[str, PlatformApi] = {}
         self.users: dict[str, list[dict]] = {}
         self.consent_user: dict[str, int] = {}
+        self._data_lock = threading.Lock()
         overrides = refresh_tokens or {}
         for name in settings_module.PLATFORM_NAMES:
             platform_settings = settings_module.load(name, overrides.get(name))
@@ -207,6 +208,17 @@ class SandboxApp:
                 f"user must be 0 to {len(self.users[platform]) - 1}, not {user}."
             )
         self.consent_user[platform] = user
+
+    def add_items(self, platform: str, user: int, endpoint: str, count: int = 1) -> int:
+        """Add new items to one user's endpoint; return the endpoint's new total."""
+        self._check_platform(platform)
+        if not 0 <= user < len(self.users[platform]):
+            raise ValueError(
+                f"user must be 0 to {len(self.users[platform]) - 1}, not {user}."
+            )
+        with self._data_lock:
+            record = self.users[platform][user]
+            return self.apis[platform].add_items(record, user, endpoint, count)
 
     def user_list(self) -> dict[str, list[dict]]:
         return {
@@ -776,6 +788,14 @@ class SandboxApp:
             return json_reply(
                 200, {"platform": payload["platform"], "user": int(payload["user"])}
             )
+        if path == "/_sandbox/items" and method == "POST":
+            total = self.add_items(
+                payload["platform"],
+                int(payload["user"]),
+                payload["endpoint"],
+                int(payload.get("count", 1)),
+            )
+            return json_reply(200, {"total": total})
         if path == "/_sandbox/expire-tokens" and method == "POST":
             count = self.store.expire_access_tokens(payload.get("platform"))
             return json_reply(200, {"expired": count})

@@ -228,6 +228,16 @@ class SandboxHandle:
         """Choose the sandbox user who consents when the request names none."""
         self.app.set_consent_user(platform, user)
 
+    def add_items(self, platform: str, user: int, endpoint: str, count: int = 1) -> int:
+        """Add ``count`` new items to a user's endpoint; return its new total.
+
+        Endpoints: spotify recently_played and saved_tracks, github events and
+        repos, discord guilds, reddit submitted and comments, twitch
+        followed_channels, youtube subscriptions and liked_videos. New items are
+        the newest of their endpoint, so an incremental run must fetch them.
+        """
+        return self.app.add_items(platform, user, endpoint, count)
+
     def set_token_lifetime(self, seconds: float) -> None:
         """Set the lifetime of access tokens issued from now on."""
         self.app.set_token_lifetime(seconds)

@@ -130,6 +130,34 @@ class PlatformApi:
         """Generate every record of sandbox user ``index``."""
         raise NotImplementedError
 
+    # Endpoints whose data add_items can grow, mapped to the method that adds one.
+    growable: dict[str, str] = {}
+
+    def add_items(self, user: dict, index: int, endpoint: str, count: int) -> int:
+        """Add ``count`` items to ``endpoint`` as if just created; return its total.
+
+        New items are dated after every generated one (from ``DATA_END`` on, one
+        every 7 minutes) and come from a generator seeded by the number of items
+        added so far, so the same sequence of calls gives the same data.
+        """
+        method_name = self.growable.get(endpoint)
+        if method_name is None:
+            choices = ", ".join(self.growable) or "none"
+            raise ValueError(
+                f"{self.name} cannot add items to {endpoint!r}; choose one of: "
+                f"{choices}."
+            )
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}.")
+        added = user.setdefault("_added", {"count": 0})
+        total = 0
+        for _ in range(count):
+            added["count"] += 1
+            moment = DATA_END + dt.timedelta(minutes=7 * added["count"])
+            rng = self.rng("added", index, added["count"])
+            total = getattr(self, method_name)(user, rng, moment)
+        return total
+
     def account(self, user: dict) -> dict:
         """Return the login, id and display name shown on the consent page."""
         return {"id": user["id"], "login": user["login"], "name": user["name"]}

@@ -59,23 +59,7 @@ class DiscordApi(PlatformApi):
         owned_positions = set(rng.sample(range(sizes["guilds"]), sizes["owned"]))
         for position, moment in enumerate(guild_moments):
             owner = position in owned_positions
-            guilds.append(
-                {
-                    "id": snowflake(moment, rng),
-                    "name": f"{rng.choice(NAMES).title()} {rng.choice(NAMES)} "
-                    f"{position}",
-                    "icon": hex_id(rng, 32) if rng.random() < 0.7 else None,
-                    "banner": None,
-                    "owner": owner,
-                    "permissions": "2251799813685247" if owner else "104324673",
-                    "features": rng.sample(
-                        ["COMMUNITY", "NEWS", "DISCOVERABLE", "INVITE_SPLASH"],
-                        rng.randint(0, 2),
-                    ),
-                    "approximate_member_count": rng.randint(2, 90_000),
-                    "approximate_presence_count": rng.randint(1, 2000),
-                }
-            )
+            guilds.append(self._guild(rng, position, moment, owner))
         guilds.sort(key=lambda guild: int(guild["id"]))
         connections = [
             {
@@ -100,6 +84,30 @@ class DiscordApi(PlatformApi):
             "guilds": guilds,
             "connections": connections,
         }
+
+    def _guild(self, rng, position: int, moment, owner: bool) -> dict:
+        return {
+            "id": snowflake(moment, rng),
+            "name": f"{rng.choice(NAMES).title()} {rng.choice(NAMES)} {position}",
+            "icon": hex_id(rng, 32) if rng.random() < 0.7 else None,
+            "banner": None,
+            "owner": owner,
+            "permissions": "2251799813685247" if owner else "104324673",
+            "features": rng.sample(
+                ["COMMUNITY", "NEWS", "DISCOVERABLE", "INVITE_SPLASH"],
+                rng.randint(0, 2),
+            ),
+            "approximate_member_count": rng.randint(2, 90_000),
+            "approximate_presence_count": rng.randint(1, 2000),
+        }
+
+    growable = {"guilds": "_add_guild"}
+
+    def _add_guild(self, user: dict, rng, moment) -> int:
+        # A guild joined now has the largest snowflake, so it sorts last.
+        guild = self._guild(rng, len(user["guilds"]), moment, rng.random() < 0.2)
+        user["guilds"].append(guild)
+        return len(user["guilds"])
 
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:

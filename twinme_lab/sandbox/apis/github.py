@@ -280,6 +280,31 @@ class GitHubApi(PlatformApi):
             "created_at": iso(moment),
         }
 
+    growable = {"events": "_add_event", "repos": "_add_repo"}
+
+    def _owned(self, user: dict) -> list[dict]:
+        return [
+            repo for repo in user["repos"] if repo["owner"]["login"] == user["login"]
+        ]
+
+    def _add_event(self, user: dict, rng, moment) -> int:
+        owned = self._owned(user)
+        if not owned:
+            self._add_repo(user, rng, moment)
+            owned = self._owned(user)
+        event = self._event(rng, "PushEvent", moment, user["owner"], rng.choice(owned))
+        user["events"].insert(0, event)
+        return len(user["events"])
+
+    def _add_repo(self, user: dict, rng, moment) -> int:
+        number = 5000 + len(user["repos"])
+        repo = self._repo(rng, user["owner"], number, False, moment)
+        user["repos"] = sorted(
+            [*user["repos"], repo], key=lambda item: item["full_name"].lower()
+        )
+        user["public_repos"] += 1
+        return len(self._owned(user))
+
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:
         return {"message": message, "documentation_url": DOCS, "status": str(status)}

@@ -106,64 +106,12 @@ class RedditApi(PlatformApi):
         posts = []
         for moment in moments(rng, sizes["posts"], dt.timedelta(days=1500)):
             counter += rng.randint(1, 500)
-            sub = rng.choice(homes)
-            post_id = base36(counter)
-            posts.append(
-                {
-                    "kind": "t3",
-                    "data": {
-                        "id": post_id,
-                        "name": f"t3_{post_id}",
-                        "title": " ".join(
-                            rng.choice(FILLER) for _ in range(6)
-                        ).capitalize(),
-                        "subreddit": sub["display_name"],
-                        "subreddit_id": sub["name"],
-                        "subreddit_name_prefixed": sub["display_name_prefixed"],
-                        "author": name,
-                        "created_utc": _epoch(moment),
-                        "score": rng.randint(-3, 900),
-                        "ups": rng.randint(0, 900),
-                        "downs": 0,
-                        "upvote_ratio": round(rng.uniform(0.5, 1.0), 2),
-                        "num_comments": rng.randint(0, 120),
-                        "is_self": True,
-                        "selftext": " ".join(rng.choice(FILLER) for _ in range(20)),
-                        "over_18": False,
-                        "permalink": f"/r/{sub['display_name']}/comments/{post_id}/",
-                        "url": f"https://www.reddit.com/r/{sub['display_name']}/comments/{post_id}/",
-                    },
-                }
-            )
+            posts.append(self._post(rng, name, rng.choice(homes), counter, moment))
         comments = []
         for moment in moments(rng, sizes["comments"], dt.timedelta(days=2000)):
             counter += rng.randint(1, 500)
             sub = rng.choice(homes)
-            comment_id = base36(counter)
-            link_id = base36(rng.randint(10**8, 10**9))
-            comments.append(
-                {
-                    "kind": "t1",
-                    "data": {
-                        "id": comment_id,
-                        "name": f"t1_{comment_id}",
-                        "body": " ".join(
-                            rng.choice(FILLER) for _ in range(rng.randint(3, 30))
-                        ),
-                        "subreddit": sub["display_name"],
-                        "subreddit_id": sub["name"],
-                        "subreddit_name_prefixed": sub["display_name_prefixed"],
-                        "link_id": f"t3_{link_id}",
-                        "parent_id": f"t3_{link_id}",
-                        "link_title": "A thread",
-                        "author": name,
-                        "created_utc": _epoch(moment),
-                        "score": rng.randint(-5, 400),
-                        "permalink": f"/r/{sub['display_name']}/comments/"
-                        f"{link_id}/_/{comment_id}/",
-                    },
-                }
-            )
+            comments.append(self._comment(rng, name, sub, counter, moment))
         user = {
             "id": base36(90_000_000 + index),
             "login": name,
@@ -174,9 +122,78 @@ class RedditApi(PlatformApi):
             "comments": comments,
             "link_karma": rng.randint(0, 9000),
             "comment_karma": rng.randint(0, 40000),
+            "homes": homes,
+            "counter": counter,
         }
         self.users_by_name[name.lower()] = user
         return user
+
+    def _post(self, rng, author: str, sub: dict, number: int, moment) -> dict:
+        post_id = base36(number)
+        path = f"/r/{sub['display_name']}/comments/{post_id}/"
+        return {
+            "kind": "t3",
+            "data": {
+                "id": post_id,
+                "name": f"t3_{post_id}",
+                "title": " ".join(rng.choice(FILLER) for _ in range(6)).capitalize(),
+                "subreddit": sub["display_name"],
+                "subreddit_id": sub["name"],
+                "subreddit_name_prefixed": sub["display_name_prefixed"],
+                "author": author,
+                "created_utc": _epoch(moment),
+                "score": rng.randint(-3, 900),
+                "ups": rng.randint(0, 900),
+                "downs": 0,
+                "upvote_ratio": round(rng.uniform(0.5, 1.0), 2),
+                "num_comments": rng.randint(0, 120),
+                "is_self": True,
+                "selftext": " ".join(rng.choice(FILLER) for _ in range(20)),
+                "over_18": False,
+                "permalink": path,
+                "url": f"https://www.reddit.com{path}",
+            },
+        }
+
+    def _comment(self, rng, author: str, sub: dict, number: int, moment) -> dict:
+        comment_id = base36(number)
+        link_id = base36(rng.randint(10**8, 10**9))
+        return {
+            "kind": "t1",
+            "data": {
+                "id": comment_id,
+                "name": f"t1_{comment_id}",
+                "body": " ".join(rng.choice(FILLER) for _ in range(rng.randint(3, 30))),
+                "subreddit": sub["display_name"],
+                "subreddit_id": sub["name"],
+                "subreddit_name_prefixed": sub["display_name_prefixed"],
+                "link_id": f"t3_{link_id}",
+                "parent_id": f"t3_{link_id}",
+                "link_title": "A thread",
+                "author": author,
+                "created_utc": _epoch(moment),
+                "score": rng.randint(-5, 400),
+                "permalink": f"/r/{sub['display_name']}/comments/{link_id}/_/"
+                f"{comment_id}/",
+            },
+        }
+
+    growable = {"submitted": "_add_post", "comments": "_add_comment"}
+
+    def _add_post(self, user: dict, rng, moment) -> int:
+        user["counter"] += rng.randint(1, 500)
+        sub = rng.choice(user["homes"])
+        user["posts"].insert(
+            0, self._post(rng, user["name"], sub, user["counter"], moment)
+        )
+        return len(user["posts"])
+
+    def _add_comment(self, user: dict, rng, moment) -> int:
+        user["counter"] += rng.randint(1, 500)
+        sub = rng.choice(user["homes"])
+        comment = self._comment(rng, user["name"], sub, user["counter"], moment)
+        user["comments"].insert(0, comment)
+        return len(user["comments"])
 
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:

@@ -199,7 +199,7 @@ class SpotifyApi(PlatformApi):
         login = f"sandbox{_name(rng).lower()}{index}"
         user_tracks = rng.sample(self.tracks, 300)
         plays = [
-            {"played_at": iso(moment, millis=True), "moment": moment, "track": track}
+            _play(moment, track)
             for moment, track in zip(
                 moments(rng, sizes["recent"], dt.timedelta(days=3)),
                 (rng.choice(user_tracks) for _ in range(sizes["recent"])),
@@ -238,6 +238,22 @@ class SpotifyApi(PlatformApi):
             "saved": saved,
             "followed": followed,
         }
+
+    growable = {"recently_played": "_add_play", "saved_tracks": "_add_saved"}
+
+    def _add_play(self, user: dict, rng, moment: dt.datetime) -> int:
+        user["plays"].insert(0, _play(moment, rng.choice(self.tracks)))
+        # Spotify keeps only the last 50 plays reachable.
+        del user["plays"][50:]
+        return len(user["plays"])
+
+    def _add_saved(self, user: dict, rng, moment: dt.datetime) -> int:
+        saved_ids = {item["track"]["id"] for item in user["saved"]}
+        candidates = [track for track in self.tracks if track["id"] not in saved_ids]
+        user["saved"].insert(
+            0, {"added_at": iso(moment), "track": rng.choice(candidates)}
+        )
+        return len(user["saved"])
 
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:
@@ -394,6 +410,10 @@ class SpotifyApi(PlatformApi):
     def restricted(self, request: ApiRequest) -> ApiResponse:
         # Spotify returns 403 here to apps created after 27 November 2024.
         return self.error(403, "Forbidden")
+
+
+def _play(moment: dt.datetime, track: dict) -> dict:
+    return {"played_at": iso(moment, millis=True), "moment": moment, "track": track}
 
 
 def _millis(moment: dt.datetime) -> int:

@@ -78,6 +78,15 @@ class TwitchApi(PlatformApi):
         self.users_by_id[user["id"]] = user
         return user
 
+    growable = {"followed_channels": "_add_follow"}
+
+    def _add_follow(self, user: dict, rng, moment) -> int:
+        followed = {item["broadcaster_id"] for item in user["follows"]}
+        candidates = [c for c in self.channels if c["broadcaster_id"] not in followed]
+        # Twitch lists follows newest first.
+        user["follows"].insert(0, dict(rng.choice(candidates), followed_at=iso(moment)))
+        return len(user["follows"])
+
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:
         names = {

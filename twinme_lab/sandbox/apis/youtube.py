@@ -120,6 +120,23 @@ class YouTubeApi(PlatformApi):
             "likes": rng.sample(self.videos_list, sizes["likes"]),
         }
 
+    growable = {"subscriptions": "_add_subscription", "liked_videos": "_add_like"}
+
+    def _add_subscription(self, user: dict, rng, moment) -> int:
+        subscribed = {entry["channel_id"] for entry in user["subscriptions"]}
+        candidates = [value for value in self.channel_ids if value not in subscribed]
+        entry = {"id": base62_id(rng, 43), "channel_id": rng.choice(candidates)}
+        entry["at"] = iso(moment)
+        user["subscriptions"].append(entry)
+        return len(user["subscriptions"])
+
+    def _add_like(self, user: dict, rng, moment) -> int:
+        liked = {video["id"] for video in user["likes"]}
+        candidates = [video for video in self.videos_list if video["id"] not in liked]
+        # Liked videos are listed most recently liked first.
+        user["likes"].insert(0, rng.choice(candidates))
+        return len(user["likes"])
+
     # Responses --------------------------------------------------------------
     def error_body(self, status: int, message: str, reason: str | None) -> dict:
         google_status = {
