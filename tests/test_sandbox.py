@@ -7,6 +7,7 @@ sandbox's platform modules (user index modulo 3: small, large, sparse).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import email.utils
 import hashlib
 import json
@@ -871,6 +872,26 @@ def test_spotify_offsets_and_cursors(sandbox):
         before=recent["cursors"]["before"],
     ).json()
     assert older["items"] == []
+
+
+def test_spotify_after_cursor_reaches_all(sandbox):
+    token = connect(sandbox, "spotify", 1)["access_token"]
+    path = "/v1/me/player/recently-played"
+    plays = api_get(sandbox, "spotify", path, token, limit=50).json()["items"]
+    # The cursor of the 41st newest play: 40 plays are newer.
+    cursor = plays[40]["played_at"]
+    moment = dt.datetime.fromisoformat(cursor.replace("Z", "+00:00"))
+    after = int(moment.timestamp() * 1000 + 0.5)
+    url = sandbox.api_url("spotify", f"{path}?after={after}&limit=15")
+    seen = []
+    pages = 0
+    while url:
+        body = api_get_url(sandbox, url, token).json()
+        pages += 1
+        seen += [item["played_at"] for item in body["items"]]
+        url = body["next"]
+    assert pages == 4
+    assert sorted(seen) == sorted(item["played_at"] for item in plays[:40])
 
 
 def api_get_url(sb, url: str, token: str) -> requests.Response:

@@ -90,6 +90,7 @@ class _TLSServer(ThreadingHTTPServer):
     def finish_request(self, request, client_address) -> None:
         # The TLS handshake runs here, in the request's own thread, so one slow
         # client cannot block the accept loop.
+        request.settimeout(_Handler.timeout)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:

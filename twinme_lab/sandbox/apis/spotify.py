@@ -285,8 +285,11 @@ class SpotifyApi(PlatformApi):
         plays = request.user["plays"]
         try:
             if after is not None:
+                # The plays right after the cursor, so that following ``next``
+                # reaches every newer play; each page is still newest first.
                 bound = int(after)
-                chosen = [p for p in plays if _millis(p["moment"]) > bound][:limit]
+                newer = [p for p in plays if _millis(p["moment"]) > bound]
+                chosen = newer[-limit:]
             else:
                 bound = int(before) if before is not None else None
                 chosen = [
