@@ -105,7 +105,12 @@ def _csv_relation(columns: tuple) -> str:
 
 
 def _title_sql(title: str) -> str:
-    """SQL for series_title, season, episode_title and is_episode from a title."""
+    """Return SQL for series_title, season, episode_title and is_episode.
+
+    NOTE: titles are split on ': ', so a film whose name has two ': ' counts as
+    an episode, and 'Show: Episode' without a season or '(Episode N)' marker
+    (common in NetflixViewingHistory.csv) counts as a film.
+    """
     parts = f"string_split({title}, ': ')"
     is_episode = (
         f"(len({parts}) >= 3 OR regexp_matches({title}, '{EPISODE_SUFFIX_PATTERN}') "
