@@ -37,7 +37,7 @@ log = logging.getLogger("twinme_lab.sandbox")
 
 # Faults that replace the response; the others change how it is delivered.
 REPLACING = ("rate_limit", "server_error", "forbidden", "expire_token")
-# Faults drawn before a request is answered. A truncate fault is drawn after, and
+# Faults drawn before the response is built. A truncate fault is drawn after, and
 # only for a 200 response with a body, so a 304 or an error never consumes it.
 TOKEN_FAULTS = ("rate_limit", "server_error", "slow", "forbidden")
 API_FAULTS = ("rate_limit", "server_error", "slow", "forbidden", "expire_token")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 #   rate_limit            429 with Retry-After (seconds, or an HTTP date)
 #   server_error          a 5xx status (default 503); use ``count`` for a burst
 #   slow                  waits ``delay`` seconds, then responds normally
-#   expire_token          expires the caller's access token and answers 401
+#   expire_token          expires the caller's access token and returns 401
 #   revoke_refresh_token  token endpoint: revokes the refresh token sent, so the
 #                         refresh fails with invalid_grant
 #   truncate              cuts the body of a 200 response in half (Content-Length
@@ -93,23 +93,7 @@ class FaultBook:
         fault = Fault(
             id=0, platform=platform, kind=kind, endpoint=endpoint or "*", **options
         )
-        if fault.retry_after_format not in RETRY_AFTER_FORMATS:
-            raise ValueError(
-                "retry_after_format must be 'seconds' or 'http-date', not "
-                f"{fault.retry_after_format!r}."
-            )
-        if fault.count is not None and fault.count < 1:
-            raise ValueError(
-                f"count must be at least 1 (or None for no limit), not {fault.count}."
-            )
-        if fault.after < 0:
-            raise ValueError(f"after must be 0 or more, not {fault.after}.")
-        if (
-            kind == "server_error"
-            and fault.status is not None
-            and not 500 <= fault.status <= 599
-        ):
-            raise ValueError(f"server_error status must be 5xx, not {fault.status}.")
+        _check_fault(fault)
         if kind == "expire_token" and fault.count is None:
             fault.count = 1
         with self._lock:
@@ -157,6 +141,27 @@ class FaultBook:
                 fault.fired += 1
                 fired.append(fault)
         return fired
+
+
+def _check_fault(fault: Fault) -> None:
+    """Raise ValueError naming the first invalid option of ``fault``."""
+    if fault.retry_after_format not in RETRY_AFTER_FORMATS:
+        raise ValueError(
+            "retry_after_format must be 'seconds' or 'http-date', not "
+            f"{fault.retry_after_format!r}."
+        )
+    if fault.count is not None and fault.count < 1:
+        raise ValueError(
+            f"count must be at least 1 (or None for no limit), not {fault.count}."
+        )
+    if fault.after < 0:
+        raise ValueError(f"after must be 0 or more, not {fault.after}.")
+    if (
+        fault.kind == "server_error"
+        and fault.status is not None
+        and not 500 <= fault.status <= 599
+    ):
+        raise ValueError(f"server_error status must be 5xx, not {fault.status}.")
 
 
 @dataclass

@@ -280,7 +280,7 @@ def serve(
     key; by default a temporary folder, deleted on :meth:`SandboxHandle.stop`.
     With ``auto_consent`` the authorize URL redirects at once (302) to the
     redirect URI. ``deliver_callback`` makes the sandbox request that loopback
-    redirect URI itself and answer 200, for user agents that do not follow
+    redirect URI itself and return 200, for user agents that do not follow
     redirects (``BROWSER='curl -sk -o /dev/null %s &'``). ``host`` must be
     127.0.0.1. ``token_lifetime`` is the access-token lifetime
     in seconds. ``rate_limits`` applies each platform module's limit (False: no

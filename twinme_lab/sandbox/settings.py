@@ -15,7 +15,7 @@ PLATFORM_NAMES: tuple[str, ...] = tuple(platforms.PLATFORM_NAMES)
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    """What the sandbox authorization server enforces for one platform."""
+    """The rules the sandbox authorization server enforces for one platform."""
 
     name: str
     client_id: str
