@@ -1,11 +1,11 @@
 """Discord features from a data package (``written_items``, ``discord_channels``).
 
 A package holds only the participant's own messages, so every feature counts
-what they sent. Direct messages are channels of kind ``dm`` or ``group_dm``,
-servers are channels of kind ``guild`` or ``thread``; channels of unknown kind
-(no channel.json) are left out of the direct-message share. Days and hours are
-in the participant's time zone; days fall back to UTC without one, and the night
-share is NULL without one.
+what they sent. Direct messages are channels of kind ``dm`` or ``group_dm``, and
+servers are channels of kind ``guild`` or ``thread``. Messages in channels of
+unknown kind (no channel.json) are left out of the direct-message share. Days
+and hours are in the participant's time zone. Without one, days fall back to UTC
+and the night share is NULL.
 
 The package marks no replies (messages carry no reference to the message they
 answer), so there is no reply rate.
