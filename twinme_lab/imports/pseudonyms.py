@@ -1,11 +1,11 @@
 """Keyed pseudonyms for other people named in data exports.
 
 Contacts, message partners and commenters appear in exports by name, e-mail
-address, profile URL or platform user id. None of these is stored: each is replaced
-by an HMAC-SHA256 of its normalised form under a key derived from the workspace
-master key with HKDF, so the same person gets the same pseudonym everywhere in one
-workspace (distinct contacts can still be counted) while nobody without the key can
-test a guessed name against the stored values.
+address, profile URL or platform user id. None of these is stored. Each is
+replaced by an HMAC-SHA256 of its normalised form, keyed with an HKDF subkey of the
+workspace master key. The same person therefore gets the same pseudonym
+everywhere in one workspace, so distinct contacts can still be counted, but a
+guessed name cannot be checked against the stored values without the key.
 """
 
 from __future__ import annotations
