@@ -42,8 +42,8 @@ def pseudonym_key(workspace) -> bytes:
     if master is None:
         raise UsageError(
             f"The workspace {workspace.root} is unencrypted, so it has no key for "
-            "pseudonyms of the other people in this export; import it into an "
-            "encrypted workspace (twinme-lab init without --unencrypted)."
+            "the pseudonyms of other people in this export. Import it into an "
+            "encrypted workspace, such as one created by 'twinme-lab init'."
         )
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=_PSEUDONYM_KEY_INFO
