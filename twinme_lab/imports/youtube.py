@@ -7,7 +7,10 @@ entries with ``header`` (product: "YouTube", "YouTube Music"), ``title`` ("Watch
 ``details`` naming "From Google Ads". Removed videos have neither URL nor channel.
 The files are read with DuckDB's JSON reader.
 
-Ads are stored with kind ``ad`` and never count as watching. Search text is stored
+Ads are stored with kind ``ad`` and never count as watching.
+NOTE: Takeout writes titles in the account's language ("Watched ...", "Menonton
+...", "观看了 ..."). Only English "Visited" rows are told apart from watches, and
+only the English "Watched " prefix is removed from video titles. Search text is stored
 only with ``keep_text``; without it a search row keeps its time and product.
 """
 
@@ -21,11 +24,14 @@ FORMATS = (
 )
 _HTML_NAMES = ("watch-history.html", "search-history.html")
 
-HTML_REFUSAL = (
-    "{label} is the HTML version of the Takeout history, which cannot be read "
-    "reliably. Export again at takeout.google.com: under 'YouTube and YouTube "
-    "Music' choose 'Multiple formats' and set 'history' to JSON, then import the "
-    "watch-history.json and search-history.json files. Nothing was imported"
+HTML_PROBLEM = (
+    "this is the HTML version of the Takeout history, which has no stable "
+    "structure to read"
+)
+HTML_FIX = (
+    "export again at takeout.google.com, choose JSON as the format of 'history' "
+    "in the options of 'YouTube and YouTube Music', and import the "
+    "watch-history.json and search-history.json files"
 )
 
 AD_DETAIL = "From Google Ads"
@@ -44,11 +50,7 @@ def _refuse_html(job: ImportJob) -> None:
         if source.name not in _HTML_NAMES:
             continue
         if source.name.replace(".html", ".json") not in json_names:
-            raise job.reject(
-                source,
-                HTML_REFUSAL.format(label=source.label).rstrip(),
-                fix=("choose JSON as the history format in Takeout"),
-            )
+            raise job.reject(source, HTML_PROBLEM, fix=HTML_FIX)
 
 
 def _check_json_array(job: ImportJob, source: SourceFile) -> None:
@@ -56,11 +58,7 @@ def _check_json_array(job: ImportJob, source: SourceFile) -> None:
     if not head:
         raise job.reject(source, "the file is empty")
     if head.startswith(b"<"):
-        raise job.reject(
-            source,
-            HTML_REFUSAL.format(label="This file"),
-            fix="choose JSON as the history format in Takeout",
-        )
+        raise job.reject(source, HTML_PROBLEM, fix=HTML_FIX)
     if not head.startswith(b"["):
         raise job.reject(
             source,
