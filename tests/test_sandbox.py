@@ -10,11 +10,13 @@ import base64
 import datetime as dt
 import email.utils
 import hashlib
+import http.client
 import json
 import os
 import secrets
 import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import sys
@@ -173,6 +175,22 @@ def test_tls_untrusted_without_ca(sandbox):
         requests.get(f"{sandbox.url}/_sandbox/health", verify=True, timeout=5)
     response = requests.get(f"{sandbox.url}/_sandbox/health", verify=sandbox.ca_path)
     assert response.json() == {"ok": True}
+
+
+def test_bad_content_length_rejected(sandbox):
+    context = ssl.create_default_context(cafile=sandbox.ca_path)
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", sandbox.port, context=context, timeout=10
+    )
+    try:
+        connection.putrequest("POST", "/spotify/oauth/token")
+        connection.putheader("Content-Length", "many")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400
+        assert json.loads(response.read()) == {"error": "invalid_content_length"}
+    finally:
+        connection.close()
 
 
 def test_state_dir_keeps_files(tmp_path):

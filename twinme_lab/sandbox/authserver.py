@@ -170,6 +170,9 @@ class SandboxValidator(RequestValidator):
         return not (is_revocation or is_pkce_exchange)
 
     def authenticate_client(self, request, *args, **kwargs):
+        # NOTE: every platform accepts credentials in the Basic header or in the
+        # body here, although Reddit requires Basic, so a client that sends
+        # Reddit credentials in the body passes here and fails at Reddit.
         credentials = basic_credentials(request.headers)
         if credentials is None:
             credentials = (request.client_id or "", request.client_secret or "")

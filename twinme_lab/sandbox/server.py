@@ -20,6 +20,8 @@ from .settings import client_pair
 log = logging.getLogger("twinme_lab.sandbox")
 
 BIND_ADDRESS = "127.0.0.1"
+# Largest request body read, in bytes; token and admin requests are far smaller.
+MAX_BODY = 1_000_000
 
 
 class SandboxError(RuntimeError):
@@ -33,8 +35,24 @@ class _Handler(BaseHTTPRequestHandler):
     # Seconds an idle keep-alive connection stays open.
     timeout = 30
 
+    def _send_error_json(self, status: int, error: str) -> None:
+        data = json.dumps({"error": error}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            status = 413 if length > MAX_BODY else 400
+            self._send_error_json(status, "invalid_content_length")
+            return
         body = self.rfile.read(length) if length else b""
         app: SandboxApp = self.server.app
         try:
@@ -43,14 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception(
                 "Sandbox failed on %s %s", self.command, self.path.split("?")[0]
             )
-            reply = None
-        if reply is None:
-            data = b'{"error": "sandbox_internal_error"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send_error_json(500, "sandbox_internal_error")
             return
         if reply.delay:
             time.sleep(reply.delay)
@@ -342,7 +353,3 @@ def serve(
         users,
     )
     return handle
-
-
-def dumps(data) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)
