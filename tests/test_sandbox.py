@@ -1138,6 +1138,17 @@ def test_fault_retry_after_http_date(sandbox):
     assert 100 < delta <= 121
 
 
+def test_fault_secondary_rate_limit(sandbox):
+    token = connect(sandbox, "github")["access_token"]
+    sandbox.set_fault("github", "rate_limit", "events", count=1, status=403)
+    response = api_get(sandbox, "github", "/users/sandbox-dev-0/events", token)
+    assert response.status_code == 403
+    assert "secondary rate limit" in response.json()["message"]
+    assert response.headers["Retry-After"] == "1"
+    with pytest.raises(ValueError, match="429 or 403"):
+        sandbox.set_fault("github", "rate_limit", status=500)
+
+
 def test_fault_server_error_burst(sandbox):
     token = connect(sandbox, "twitch")["access_token"]
     sandbox.set_fault("twitch", "server_error", "user", count=3, status=502)

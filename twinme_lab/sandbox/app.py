@@ -686,9 +686,14 @@ class SandboxApp:
                 "Fault %s fired on %s (fault id %d)", fault.kind, platform, fault.id
             )
             if fault.kind == "rate_limit":
-                reply = self._to_reply(
-                    api.error(429, "Too Many Requests", "rateLimitExceeded")
+                # Status 403 imitates GitHub's secondary rate limit.
+                status = fault.status or 429
+                message = (
+                    "You have exceeded a secondary rate limit."
+                    if status == 403
+                    else "Too Many Requests"
                 )
+                reply = self._to_reply(api.error(status, message, "rateLimitExceeded"))
                 reply.headers["Retry-After"] = retry_after_value(fault)
                 return reply
             if fault.kind == "server_error":

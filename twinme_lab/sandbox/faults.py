@@ -10,7 +10,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 # Fault kinds and what each does to a matching request:
-#   rate_limit            429 with Retry-After (seconds, or an HTTP date)
+#   rate_limit            429 (or ``status`` 403, as GitHub's secondary limit) with
+#                         Retry-After (seconds, or an HTTP date)
 #   server_error          a 5xx status (default 503); use ``count`` for a burst
 #   slow                  waits ``delay`` seconds, then responds normally
 #   expire_token          expires the caller's access token and returns 401
@@ -162,6 +163,8 @@ def _check_fault(fault: Fault) -> None:
         and not 500 <= fault.status <= 599
     ):
         raise ValueError(f"server_error status must be 5xx, not {fault.status}.")
+    if fault.kind == "rate_limit" and fault.status not in (None, 403, 429):
+        raise ValueError(f"rate_limit status must be 429 or 403, not {fault.status}.")
 
 
 @dataclass

@@ -197,7 +197,8 @@ class SandboxHandle:
         name (``repos``, ``token``), an API path glob or ``*``; ``platform`` may
         be ``*``. Options: ``count`` (times it fires, default unlimited, 1 for
         expire_token), ``after`` (matching requests let through first),
-        ``status`` (server_error, default 503), ``retry_after`` (seconds) with
+        ``status`` (server_error: default 503; rate_limit: 429 or 403),
+        ``retry_after`` (seconds) with
         ``retry_after_format`` ('seconds' or 'http-date'), ``delay`` (slow).
         """
         if platform != "*":
