@@ -7,11 +7,11 @@ Otherwise it is standardized against the mapping's reference values. A feature
 with neither has no usable z-score.
 
 A trait's score is the weighted mean of the available z-scores,
-``sum(w * z) / sum(|w|)`` over the features with data, so a weight's sign sets the
-direction. NOTE: the result is in z units, but a mean of several z-scores spreads
-less than one z-score, so its SD across people is at most 1. Coverage is the share of the
-trait's total absolute weight that had data. A trait with no usable feature (or
-whose weights are all 0) is stored as NULL with coverage 0.
+``sum(w * z) / sum(|w|)`` over the features with data, so a weight's sign sets
+the direction. NOTE: the result is in z units, but averaging several z-scores
+narrows the spread, so its SD across people is usually below 1. Coverage is the
+share of the trait's total absolute weight that had data. A trait with no usable
+feature (or whose weights are all 0) is stored as NULL with coverage 0.
 """
 
 from __future__ import annotations
