@@ -39,6 +39,15 @@ from .common import emit, is_terminal, json_option, set_exit_code, workspace_opt
     is_flag=True,
     help="With --all, rewrite reports that match the current data.",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="With --all, run the reports on the Dask cluster whose scheduler is at "
+    "ADDRESS (tls://HOST:PORT, or tcp:// on loopback only). Each worker needs "
+    "TWINME_DATABASE_KEY in its environment and the workspace at the same path. "
+    "Needs the dask extra.",
+)
 @workspace_option
 @json_option
 def report(
@@ -47,6 +56,7 @@ def report(
     mapping: str | None,
     jobs: int | None,
     force: bool,
+    scheduler: str | None,
     workspace: str | None,
 ) -> None:
     """Run the trait report notebook and write reports/ID/.
@@ -61,6 +71,8 @@ def report(
     """
     if bool(participant_id) == all_participants:
         raise UsageError("Give either --participant ID or --all.")
+    if scheduler and not all_participants:
+        raise UsageError("--scheduler works with --all only.")
     # papermill and nbconvert take seconds to import; only this command needs them.
     from ..reports import run_report
 
@@ -73,10 +85,12 @@ def report(
             f"  {paths.html}\n  {paths.notebook}\n  {paths.scores}",
         )
         return
-    _report_all(ws, mapping, jobs, force)
+    _report_all(ws, mapping, jobs, force, scheduler)
 
 
-def _report_all(ws, mapping: str | None, jobs: int | None, force: bool) -> None:
+def _report_all(
+    ws, mapping: str | None, jobs: int | None, force: bool, scheduler: str | None
+) -> None:
     from tqdm import tqdm
 
     from .. import participants
@@ -92,7 +106,12 @@ def _report_all(ws, mapping: str | None, jobs: int | None, force: bool) -> None:
             bar.update(1)
 
         result = run_reports(
-            ws, mapping=mapping, jobs=jobs, force=force, progress=advance
+            ws,
+            mapping=mapping,
+            jobs=jobs,
+            force=force,
+            progress=advance,
+            scheduler=scheduler,
         )
     lines = [
         f"Reports: {result.count('written')} written, "

@@ -82,7 +82,11 @@ def default_jobs() -> int:
 
 
 def report_one(
-    root: str, participant_id: str, mapping: str | None, force: bool
+    root: str,
+    participant_id: str,
+    mapping: str | None,
+    force: bool,
+    notebook: str | None = None,
 ) -> ReportOutcome:
     """Write one participant's report unless it is current.
 
@@ -101,7 +105,7 @@ def report_one(
             return ReportOutcome(
                 participant_id, "skipped", str(folder), html=str(folder / HTML_NAME)
             )
-        paths = execute_report(ws, report)
+        paths = execute_report(ws, report, notebook=notebook)
     except TwinMeError as exc:
         message = redact(str(exc))
         folder.mkdir(parents=True, exist_ok=True)
@@ -130,10 +134,17 @@ def run_reports(
     jobs: int | None = None,
     force: bool = False,
     progress: Callable[[ReportOutcome], None] | None = None,
+    scheduler: str | None = None,
+    notebook: str | os.PathLike | None = None,
 ) -> BatchResult:
     """Write the reports of several participants (default: all), ``jobs`` at a time.
 
-    ``progress`` is called in this process with each outcome as it arrives.
+    ``progress`` is called in this process with each outcome as it arrives. With
+    ``scheduler`` (a Dask scheduler address) the reports run on that cluster's
+    workers instead of local processes; see :mod:`twinme_lab.reports.cluster`
+    for how the workers get the database key. ``notebook`` replaces the report
+    notebook. A report is skipped by its data fingerprint and mapping version
+    only, so pass ``force`` after changing the notebook.
     """
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     if participant_ids is None:
@@ -144,6 +155,16 @@ def run_reports(
             participants.get(ws, participant_id)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}.")
+    notebook = str(Path(notebook).resolve()) if notebook else None
+    if scheduler is not None:
+        if jobs is not None:
+            raise UsageError(
+                "--jobs applies to local runs only; with --scheduler the cluster's "
+                "workers and their threads set how many reports run at once."
+            )
+        from .cluster import run_on_cluster
+
+        return run_on_cluster(ws, chosen, scheduler, mapping, force, progress, notebook)
     workers = min(jobs or default_jobs(), max(1, len(chosen)))
     root = str(Path(ws.root).resolve())
 
@@ -151,9 +172,9 @@ def run_reports(
     if workers == 1:
         for participant_id in chosen:
             try:
-                outcome = report_one(root, participant_id, mapping, force)
+                outcome = report_one(root, participant_id, mapping, force, notebook)
             except Exception as exc:  # one broken report must not stop the batch
-                outcome = _crashed(ws, participant_id, exc)
+                outcome = crashed_outcome(ws, participant_id, exc)
             outcomes[participant_id] = outcome
             if progress:
                 progress(outcome)
@@ -163,7 +184,7 @@ def run_reports(
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {
                 pool.submit(
-                    report_one, root, participant_id, mapping, force
+                    report_one, root, participant_id, mapping, force, notebook
                 ): participant_id
                 for participant_id in chosen
             }
@@ -172,14 +193,16 @@ def run_reports(
                 try:
                     outcome = future.result()
                 except Exception as exc:  # a crashed worker must not stop the batch
-                    outcome = _crashed(ws, participant_id, exc)
+                    outcome = crashed_outcome(ws, participant_id, exc)
                 outcomes[participant_id] = outcome
                 if progress:
                     progress(outcome)
     return BatchResult([outcomes[p] for p in chosen])
 
 
-def _crashed(ws: Workspace, participant_id: str, exc: Exception) -> ReportOutcome:
+def crashed_outcome(
+    ws: Workspace, participant_id: str, exc: Exception
+) -> ReportOutcome:
     """Record an unexpected report failure as a failed outcome and log it."""
     message = redact(f"The report run crashed: {type(exc).__name__}: {exc}")
     folder = report_folder(ws, participant_id)

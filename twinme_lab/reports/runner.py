@@ -1,10 +1,11 @@
 """Run the trait report notebook for one participant with papermill.
 
-The notebook runs in a fresh kernel of the running interpreter. The workspace key
-reaches that kernel only through its environment (``TWINME_KEY``), never as a
-papermill parameter, because papermill writes the parameters into the output
-notebook. The report folder gets the executed notebook, a standalone HTML page
-without code, and ``trait_scores.json`` with the numbers and their provenance.
+The notebook runs in a fresh kernel of the running interpreter. Only the derived
+database key reaches that kernel, through its environment
+(``TWINME_DATABASE_KEY``). It is never a papermill parameter, because papermill
+writes the parameters into the output notebook. The report folder gets the
+executed notebook, a standalone HTML page without code, and
+``trait_scores.json`` with the numbers and their provenance.
 """
 
 from __future__ import annotations
@@ -176,8 +177,14 @@ def run_report(
     return execute_report(ws, report, output_dir)
 
 
-def execute_report(ws: Workspace, report: ReportData, output_dir=None) -> ReportPaths:
-    """Execute the notebook for already loaded report data (see :func:`run_report`)."""
+def execute_report(
+    ws: Workspace, report: ReportData, output_dir=None, notebook=None
+) -> ReportPaths:
+    """Execute the notebook for already loaded report data (see :func:`run_report`).
+
+    ``notebook`` is the path of a report notebook to run in place of
+    :func:`notebook_path`; it must take the same parameters.
+    """
     participant_id = report.participant_id
     folder = report_folder(ws, participant_id, output_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,7 +203,7 @@ def execute_report(ws: Workspace, report: ReportData, output_dir=None) -> Report
     )
     partial = folder / "trait_report.running.ipynb"
     started = time.monotonic()
-    _execute_notebook(ws, partial, parameters, folder)
+    _execute_notebook(ws, partial, parameters, folder, notebook)
     seconds = time.monotonic() - started
 
     partial.replace(paths.notebook)
@@ -209,7 +216,7 @@ def execute_report(ws: Workspace, report: ReportData, output_dir=None) -> Report
 
 
 def _execute_notebook(
-    ws: Workspace, output: Path, parameters: dict, folder: Path
+    ws: Workspace, output: Path, parameters: dict, folder: Path, notebook=None
 ) -> None:
     """Run papermill in a kernel started here with the key in its environment."""
     # The kernel talks over IPC sockets in a folder only this user can open; TCP
@@ -226,7 +233,7 @@ def _execute_notebook(
         manager.start_kernel(env=kernel_environment(ws), cwd=str(folder))
         try:
             papermill.execute_notebook(
-                str(notebook_path()),
+                str(notebook or notebook_path()),
                 str(output),
                 parameters=parameters,
                 kernel_name=KERNEL_NAME,
