@@ -186,7 +186,7 @@ class SandboxApp:
         counted_per: str | None = None,
     ) -> None:
         """Set a platform's limit (``requests`` None switches limiting off)."""
-        self._check_platform(platform)
+        self.check_platform(platform)
         if requests is None:
             self.limiter.set_rule(platform, None)
             return
@@ -202,7 +202,7 @@ class SandboxApp:
         )
 
     def set_consent_user(self, platform: str, user: int) -> None:
-        self._check_platform(platform)
+        self.check_platform(platform)
         if not 0 <= user < len(self.users[platform]):
             raise ValueError(
                 f"user must be 0 to {len(self.users[platform]) - 1}, not {user}."
@@ -211,7 +211,7 @@ class SandboxApp:
 
     def add_items(self, platform: str, user: int, endpoint: str, count: int = 1) -> int:
         """Add new items to one user's endpoint; return the endpoint's new total."""
-        self._check_platform(platform)
+        self.check_platform(platform)
         if not 0 <= user < len(self.users[platform]):
             raise ValueError(
                 f"user must be 0 to {len(self.users[platform]) - 1}, not {user}."
@@ -229,7 +229,7 @@ class SandboxApp:
             for name, users in self.users.items()
         }
 
-    def _check_platform(self, platform: str) -> None:
+    def check_platform(self, platform: str) -> None:
         if platform not in self.settings:
             raise ValueError(
                 f"Unknown platform {platform!r}; choose one of "
@@ -266,7 +266,8 @@ class SandboxApp:
         fired = self.faults.take(
             platform, {endpoint}, f"/oauth/{endpoint}", TOKEN_FAULTS
         )
-        if endpoint == "token" and method == "POST":
+        failing = any(fault.kind in REPLACING for fault in fired)
+        if endpoint == "token" and method == "POST" and not failing:
             form = parse_qs(body.decode("utf-8", "replace"))
             if form.get("grant_type") == ["refresh_token"]:
                 revoking = self.faults.take(
@@ -764,7 +765,7 @@ class SandboxApp:
                 options = dict(payload)
                 platform = options.pop("platform", "*")
                 if platform != "*":
-                    self._check_platform(platform)
+                    self.check_platform(platform)
                 kind = options.pop("kind", None)
                 endpoint = options.pop("endpoint", "*")
                 fault = self.faults.add(platform, kind, endpoint, **options)

@@ -194,15 +194,17 @@ class SandboxHandle:
 
         ``kind`` is one of rate_limit, server_error, slow, expire_token,
         revoke_refresh_token, truncate, forbidden. ``endpoint`` is an endpoint
-        name (``repos``, ``token``), an API path glob or ``*``; ``platform`` may
-        be ``*``. Options: ``count`` (times it fires, default unlimited, 1 for
+        name (``repos``, ``token``), an API path glob or ``*`` (every API and
+        OAuth endpoint). ``platform`` may be ``*``.
+
+        Options: ``count`` (times it fires; default unlimited, 1 for
         expire_token), ``after`` (matching requests let through first),
         ``status`` (server_error: default 503; rate_limit: 429 or 403),
-        ``retry_after`` (seconds) with
-        ``retry_after_format`` ('seconds' or 'http-date'), ``delay`` (slow).
+        ``retry_after`` (seconds) with ``retry_after_format`` ('seconds' or
+        'http-date'), and ``delay`` (slow, in seconds).
         """
         if platform != "*":
-            self.app._check_platform(platform)
+            self.app.check_platform(platform)
         return self.app.faults.add(platform, kind, endpoint, **options).id
 
     def clear_faults(
