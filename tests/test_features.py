@@ -384,3 +384,24 @@ def test_no_participants_computes_nothing(workspace):
     assert summary["participants"] == []
     assert summary["rows"] == 0
     assert features_table(workspace).empty
+
+
+def test_play_in_account_and_extended_counts_once(workspace):
+    participants.add(workspace, "P1", "UTC")
+    with workspace.connect() as con:
+        for source, precision, ended_at, ordinal in (
+            ("spotify_extended", "second", "2024-03-01 10:00:41+00", 1),
+            ("spotify_account", "minute", "2024-03-01 10:00:00+00", 1),
+            ("spotify_account", "minute", "2024-03-01 11:00:00+00", 1),
+        ):
+            con.execute(
+                "INSERT INTO listening_events (participant_id, source, kind, "
+                "ended_at, time_precision, ms_played, track_name, artist_name, "
+                "record_key, record_ordinal, import_id) VALUES ('P1', ?, 'music', "
+                "CAST(? AS TIMESTAMPTZ), ?, 1800000, 'Song', 'Band', ?, ?, 1)",
+                [source, ended_at, precision, f"d{next(_keys)}", ordinal],
+            )
+    compute_features(workspace)
+    values = values_of(workspace, "P1")
+    # The 10:00 account row is the extended play seen twice; the 11:00 one is new.
+    assert values["listening_hours"] == (1.0, 2)
