@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from cryptography import x509
+from oauthlib.common import Request as OAuthRequest
 from requests_oauthlib import OAuth2Session
 
 from twinme_lab import platforms
@@ -435,6 +436,34 @@ def test_refresh_rotates_single_use(sandbox):
     assert again.status_code == 200
     me = api_get(sandbox, "spotify", "/v1/me", again.json()["access_token"])
     assert me.status_code == 200
+
+
+def test_concurrent_refresh_single_winner(sandbox):
+    token = connect(sandbox, "twitch")
+    barrier = threading.Barrier(8)
+    statuses = []
+
+    def spend() -> None:
+        barrier.wait()
+        statuses.append(refresh(sandbox, "twitch", token["refresh_token"]).status_code)
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [200] + [400] * 7
+
+
+def test_refresh_token_claimed_when_validated(sandbox):
+    # Two refreshes racing with one token: the second validation must fail even
+    # before the first has stored its new token.
+    token = connect(sandbox, "spotify")
+    validator = sandbox.app.servers["spotify"].refresh_grant.request_validator
+    first = OAuthRequest(sandbox.oauth_url("spotify", "token"))
+    second = OAuthRequest(sandbox.oauth_url("spotify", "token"))
+    assert validator.validate_refresh_token(token["refresh_token"], None, first)
+    assert not validator.validate_refresh_token(token["refresh_token"], None, second)
 
 
 def test_refresh_policies_follow_platform_modules(sandbox):

@@ -302,6 +302,10 @@ class SandboxValidator(RequestValidator):
                 return False
             if record.grant.platform != self.settings.name:
                 return False
+            # Claimed here, under the lock, so two concurrent refreshes with one
+            # token cannot both pass. A refresh that fails after this point
+            # (an invalid scope) still spends the token.
+            record.used = True
             request.user = record.grant.user_index
             request.sandbox_grant = record.grant
             return True
