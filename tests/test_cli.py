@@ -111,3 +111,27 @@ def test_debug_log_never_prints_key(tmp_path):
     assert "DEBUG" in text or "INFO" in text
     assert key_hex not in text
     assert database_key not in text
+
+
+@pytest.mark.parametrize(
+    ("platform", "sample", "kind", "added"),
+    [
+        ("youtube", "youtube_takeout/b", "watch", 290),
+        ("discord", "discord_package/a", "message", 321),
+        ("linkedin", "linkedin_export/b", "comment", 44),
+    ],
+)
+def test_import_export_commands(tmp_path, capsys, platform, sample, kind, added):
+    from conftest import REAL
+
+    root = str(tmp_path / "ws")
+    assert main(["init", "--workspace", root]) == 0
+    assert main(["participants", "add", "P1", "--workspace", root]) == 0
+    capsys.readouterr()
+    args = ["import", platform, str(REAL / sample), "--participant", "P1"]
+    assert main([*args, "--workspace", root, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kinds"][kind]["added"] == added
+    assert main([*args, "--workspace", root, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["added"] == 0

@@ -77,6 +77,7 @@ def new_connection(temp_directory: Path | None = None) -> duckdb.DuckDBPyConnect
     try:
         con.execute(f"LOAD {quote_literal(str(httpfs_extension_path()))}")
         con.execute("SET temp_file_encryption = true")
+        con.execute("SET enable_progress_bar = false")
         if temp_directory is not None:
             temp_directory.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {quote_literal(str(temp_directory))}")

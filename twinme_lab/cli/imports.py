@@ -107,5 +107,94 @@ def import_netflix(
     )
 
 
+def participant_option(func):
+    """Add the required ``--participant ID`` option."""
+    return click.option(
+        "--participant",
+        required=True,
+        help="Id of the enrolled participant the export belongs to.",
+    )(func)
+
+
+def keep_text_option(func):
+    """Add ``--keep-text``: store written text as well as the counts from it."""
+    return click.option(
+        "--keep-text",
+        "keep_text",
+        is_flag=True,
+        help="Also store the text of messages, posts, comments and searches "
+        "(recorded in the audit log). Default: store only the counts measured "
+        "from it.",
+    )(func)
+
+
+@import_group.command("youtube")
+@click.argument("path", type=click.Path(exists=True))
+@participant_option
+@keep_text_option
+@workspace_option
+@json_option
+def import_youtube(
+    path: str, participant: str, keep_text: bool, workspace: str | None
+) -> None:
+    """Import a Google Takeout YouTube history at PATH (file, folder or ZIP).
+
+    Reads watch-history.json and search-history.json. Ads (rows from Google Ads)
+    are kept apart and never count as watching. HTML history files are rejected:
+    choose JSON as the history format in Takeout and export again.
+
+    \b
+    Example:
+        twinme-lab import youtube takeout-20240101.zip --participant P001
+    """
+    _run(workspace, "youtube", path, participant, keep_text=keep_text)
+
+
+@import_group.command("discord")
+@click.argument("path", type=click.Path(exists=True))
+@participant_option
+@keep_text_option
+@workspace_option
+@json_option
+def import_discord(
+    path: str, participant: str, keep_text: bool, workspace: str | None
+) -> None:
+    """Import a Discord data package at PATH (file, folder or ZIP).
+
+    Reads both layouts: Messages/<channel id>/messages.csv and
+    messages/c<channel id>/messages.json, with channel.json for the channel kind.
+    Other people (message partners, mentioned users) are stored only as keyed
+    pseudonyms, never by name or id.
+
+    \b
+    Example:
+        twinme-lab import discord package.zip --participant P001
+    """
+    _run(workspace, "discord", path, participant, keep_text=keep_text)
+
+
+@import_group.command("linkedin")
+@click.argument("path", type=click.Path(exists=True))
+@participant_option
+@keep_text_option
+@workspace_option
+@json_option
+def import_linkedin(
+    path: str, participant: str, keep_text: bool, workspace: str | None
+) -> None:
+    """Import a LinkedIn data export at PATH (file, folder or ZIP).
+
+    Reads Connections, Positions, Education, Skills, Profile, Invitations,
+    Shares, Comments, Reactions and messages CSV files. Contacts and message
+    partners are stored only as keyed pseudonyms, never by name, e-mail address
+    or profile URL.
+
+    \b
+    Example:
+        twinme-lab import linkedin Basic_LinkedInDataExport.zip --participant P001
+    """
+    _run(workspace, "linkedin", path, participant, keep_text=keep_text)
+
+
 def register(group: click.Group) -> None:
     group.add_command(import_group)
