@@ -196,7 +196,7 @@ def test_cli_extract_json_and_exit_codes(workspace, env, capsys):
     assert out["summary"]["exit_code"] == 0
 
     env.set_fault("twitch", "forbidden", "followed_channels")
-    code = main(["extract", "--workspace", str(workspace.root), "--quiet"])
+    code = main(["extract", "--workspace", str(workspace.root), "--quiet", "--refresh"])
     text = capsys.readouterr().out
     assert code == EXIT_PARTIAL
     assert "twitch followed_channels: restricted" in text

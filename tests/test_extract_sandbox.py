@@ -244,6 +244,23 @@ def test_rerun_spotify_adds_nothing(workspace, env):
     assert (recent["requests"], recent["items"]) == (1, 0)
 
 
+def test_fresh_list_without_etag_not_reread(workspace, env):
+    connect(workspace, env, "discord")
+    extract(workspace)
+    env.reset_stats()
+    _, rows = extract(workspace)
+
+    guilds = rows[("discord", "guilds")]
+    assert (guilds["status"], guilds["requests"], guilds["items"]) == ("ok", 0, 0)
+    assert "--refresh" in guilds["note"]
+    assert env.stats()["requests"] == 0
+
+    _, rows = extract(workspace, refresh=True)
+    guilds = rows[("discord", "guilds")]
+    assert (guilds["requests"], guilds["items"], guilds["items_stored"]) == (3, 450, 0)
+    assert scalar(workspace, "SELECT count(*) FROM communities") == 450
+
+
 @pytest.mark.parametrize("style", ["seconds", "http-date"])
 def test_429_retry_after(workspace, env, style):
     connect(workspace, env, "github")
@@ -343,18 +360,18 @@ def test_revoked_refresh_token_requires_reauth(workspace, env):
     assert (followed["status"], followed["requests"]) == ("requires_reauth", 0)
     assert rows[("spotify", "recently_played")]["status"] == "ok"
     assert scalar(workspace, "SELECT count(*) FROM listening_events") == 50
-    listing = oauth.connections(workspace)
-    statuses = (
-        {(c["participant_id"], c["platform"]): c["status"] for c in listing.rows}
-        if hasattr(listing, "rows")
-        else None
-    )
-    if statuses is not None:
-        assert statuses[("p1", "spotify")] == "requires_reauth"
     assert (
         scalar(workspace, "SELECT status FROM connections WHERE platform = 'spotify'")
         == "requires_reauth"
     )
+
+    # The next run sends nothing for this connection and still reports it.
+    env.reset_stats()
+    result, rows = extract(workspace)
+    assert result.exit_code == EXIT_PARTIAL
+    assert {r["status"] for r in result.rows} == {"requires_reauth"}
+    assert sum(r["requests"] for r in result.rows) == 0
+    assert env.stats()["requests"] == 0
 
 
 def test_truncated_json_is_retried(workspace, env):

@@ -50,6 +50,12 @@ COLUMNS = [
     "reveal sensitive categories: use only when the study's consent "
     "covers them.",
 )
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Re-read lists whose platform sends no ETag or Last-Modified even when "
+    "read less than 6 hours ago.",
+)
 @click.option("--quiet", is_flag=True, help="Show no progress bar.")
 @workspace_option
 @json_option
@@ -57,6 +63,7 @@ def extract(
     participant_id: str | None,
     platform: str | None,
     interests: bool,
+    refresh: bool,
     quiet: bool,
     workspace: str | None,
 ) -> None:
@@ -80,6 +87,7 @@ def extract(
             platform.lower() if platform else None,
             progress=progress,
             interests=interests or None,
+            refresh=refresh,
         )
     summary = result.summary()
     rows = [{k: row.get(k) for k in COLUMNS} for row in result.rows]

@@ -37,6 +37,7 @@ def extract(
     *,
     progress: ProgressHook | bool | None = None,
     interests: bool | None = None,
+    refresh: bool = False,
 ) -> RunResult:
     """Extract new data of every connected participant, or of one, or one platform.
 
@@ -44,15 +45,22 @@ def extract(
     a callable receives (participant, platform, endpoint, items) after each
     page. ``interests`` True computes the interests profile afterwards; None
     follows the workspace setting (see :mod:`twinme_lab.interests`).
+    ``refresh`` re-reads lists without validators that were read recently.
     """
     from .. import interests as interests_api
 
     if progress is True:
         with progress_bar(enabled=True, notebook=True) as hook:
-            result = run_extraction(workspace, participant_id, platform, progress=hook)
+            result = run_extraction(
+                workspace, participant_id, platform, progress=hook, refresh=refresh
+            )
     else:
         result = run_extraction(
-            workspace, participant_id, platform, progress=progress or None
+            workspace,
+            participant_id,
+            platform,
+            progress=progress or None,
+            refresh=refresh,
         )
     compute = interests_api.enabled(workspace) if interests is None else interests
     if compute:

@@ -25,6 +25,11 @@ from .spec import Context, EndpointSpec, TargetPlan
 
 log = logging.getLogger(__name__)
 
+# Fan-out answers are committed in batches of this many, because each commit
+# costs a write to the encrypted file; a kill loses at most one batch of
+# requests, which the next run sends again.
+TARGETS_PER_COMMIT = 10
+
 # Called after every page with (participant_id, platform, endpoint, items).
 ProgressHook = Callable[[str, str, str, int], None]
 
@@ -47,6 +52,8 @@ class EndpointEnv:
     page_size_param: str | None
     identity: dict = field(default_factory=dict)
     progress: ProgressHook | None = None
+    # Seconds a snapshot without validators stays fresh; None reads it always.
+    max_age: float | None = None
 
 
 @dataclass
@@ -372,7 +379,7 @@ def walk_stream(
 def walk_targets(
     env: EndpointEnv, spec: EndpointSpec, tally: Tally, path_values: dict
 ) -> None:
-    """Send one request per target the spec lists, each stored on its own."""
+    """Send one request per target the spec lists, committing them in batches."""
     with env.db.connect() as con:
         ctx = Context(
             con,
@@ -398,40 +405,60 @@ def walk_targets(
                 [env.participant_id, env.platform, spec.name],
             ).fetchall()
         }
-    for target in targets:
-        values = {**path_values, **target.path_values}
-        path = env.path.format(**values)
-        url = full_url(
-            env.api_url(path), {**env.base_params, **spec.params, **target.params}
-        )
-        previous = known.get(url) if spec.conditional else None
-        reply = env.requester.get(
-            url,
-            tally.counters,
-            conditional=_conditional(previous),
-            route=spec.source_name,
-        )
-        tally.pages += 1
-        if reply.not_modified and previous is not None:
-            tally.counters.unchanged += 1
-            _report(env, spec, 0)
-            continue
-        items = [{"_target": target.key, **entry} for entry in spec.items(reply.body)]
-        validators = _page_state(reply, None, len(items))
+    pending: list[tuple[str, list[dict], state.PageState]] = []
 
-        def write(con, url=url, validators=validators):
-            state.write_page(
-                con, env.participant_id, env.platform, spec.name, url, validators
-            )
+    def flush() -> None:
+        if not pending:
+            return
+        items = [item for _, page_items, _ in pending for item in page_items]
+        batch = list(pending)
 
-        new = _store_page(env, spec, items, 1, write)
+        def write(con):
+            for url, _, validators in batch:
+                state.write_page(
+                    con, env.participant_id, env.platform, spec.name, url, validators
+                )
+
+        tally.stored += _store_page(env, spec, items, 1, write)
         tally.items += len(items)
-        tally.stored += new
-        _report(env, spec, len(items))
+        pending.clear()
+
+    try:
+        for target in targets:
+            values = {**path_values, **target.path_values}
+            path = env.path.format(**values)
+            url = full_url(
+                env.api_url(path), {**env.base_params, **spec.params, **target.params}
+            )
+            previous = known.get(url) if spec.conditional else None
+            reply = env.requester.get(
+                url,
+                tally.counters,
+                conditional=_conditional(previous),
+                route=spec.source_name,
+            )
+            tally.pages += 1
+            if reply.not_modified and previous is not None:
+                tally.counters.unchanged += 1
+                _report(env, spec, 0)
+                continue
+            items = [
+                {"_target": target.key, **entry} for entry in spec.items(reply.body)
+            ]
+            pending.append((url, items, _page_state(reply, None, len(items))))
+            _report(env, spec, len(items))
+            if len(pending) >= TARGETS_PER_COMMIT:
+                flush()
+    finally:
+        # What was fetched before a failure is kept.
+        flush()
 
 
 def read_endpoint(env: EndpointEnv, spec: EndpointSpec) -> dict:
-    """Read one endpoint and return its run log row (not yet written)."""
+    """Read one endpoint, write its run log row and return it."""
+    skipped = _skip_fresh_snapshot(env, spec)
+    if skipped is not None:
+        return skipped
     tally = Tally()
     started = time.monotonic()
     status = "ok"
@@ -454,14 +481,8 @@ def read_endpoint(env: EndpointEnv, spec: EndpointSpec) -> dict:
             env.participant_id,
             error,
         )
-    held = None
-    if status == "ok":
-        with env.db.connect() as con:
-            held = state.count_records(con, env.participant_id, env.platform, spec.name)
-        if held == 0 and tally.cached == 0:
-            status = "empty"
     counters = tally.counters
-    return {
+    row = {
         "run_id": env.run_id,
         "participant_id": env.participant_id,
         "platform": env.platform,
@@ -481,3 +502,55 @@ def read_endpoint(env: EndpointEnv, spec: EndpointSpec) -> dict:
         "error": error,
         "finished_at": datetime.now(UTC),
     }
+    with env.db.connect() as con, transaction(con):
+        if status == "ok":
+            held = state.count_records(con, env.participant_id, env.platform, spec.name)
+            if held == 0 and tally.cached == 0:
+                row["status"] = "empty"
+        state.write_log(con, row)
+    return row
+
+
+def _skip_fresh_snapshot(env: EndpointEnv, spec: EndpointSpec) -> dict | None:
+    """Return a run log row when a snapshot without validators is still fresh.
+
+    A snapshot endpoint whose platform sends neither ETag nor Last-Modified can
+    only be re-read in full. When its last complete read is younger than
+    ``env.max_age`` seconds it is not asked again, and the row says so.
+    """
+    if env.max_age is None or spec.mode != "snapshot" or spec.targets is not None:
+        return None
+    with env.db.connect() as con:
+        last = state.fresh_unvalidated(
+            con, env.participant_id, env.platform, spec.name, env.max_age
+        )
+        if last is None:
+            return None
+        hours = env.max_age / 3600
+        row = {
+            "run_id": env.run_id,
+            "participant_id": env.participant_id,
+            "platform": env.platform,
+            "endpoint": spec.name,
+            "status": last,
+            "pages": 0,
+            "items": 0,
+            "items_stored": 0,
+            "requests": 0,
+            "not_modified": 0,
+            "unchanged": 0,
+            "rate_limited": 0,
+            "retries": 0,
+            "duration_s": 0.0,
+            "window_start": None,
+            "note": (
+                f"Read in full less than {hours:g} h ago, and the platform sends no "
+                "ETag or Last-Modified, so it was not asked again (--refresh "
+                "forces it)."
+            ),
+            "error": None,
+            "finished_at": datetime.now(UTC),
+        }
+        with transaction(con):
+            state.write_log(con, row)
+    return row

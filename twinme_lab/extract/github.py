@@ -10,7 +10,7 @@ from __future__ import annotations
 import requests
 
 from .engine import epoch
-from .http import RetryPolicy
+from .http import EndpointError, RetryPolicy
 from .limits import parse_retry_after
 from .spec import Context, EndpointSpec, Target
 from .state import insert_values
@@ -57,6 +57,13 @@ def _save_user(ctx: Context, items: list[dict]) -> None:
 
 def _save_repos(ctx: Context, items: list[dict]) -> None:
     login = (ctx.identity or {}).get("login")
+    if login is None:
+        # Without the login, ownership is unknown; storing owned=false would
+        # turn an unread user endpoint into "owns nothing".
+        raise EndpointError(
+            "GitHub repos need the account login from the user endpoint, which "
+            "has not been read yet; run extract again."
+        )
     rows = []
     for repo in items:
         owner = (repo.get("owner") or {}).get("login")

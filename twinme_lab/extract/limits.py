@@ -188,15 +188,17 @@ class RateLimiter:
         found = self.budgets.get(key)
         if found is None:
             rate = requests / per_seconds * self.safety
-            # Windows of a minute or less are paced evenly, one request at a time.
-            # Hourly and daily quotas may be spent in a burst, because the
-            # platforms count them per window. Remaining/reset headers slow the
-            # burst down where the platform sends them.
-            capacity = (
-                float(max(1, int(requests * self.safety)))
-                if per_seconds >= LONG_WINDOW
-                else 1.0
-            )
+            # Windows shorter than an hour are paced evenly. Hourly and daily
+            # quotas may be spent in a burst, because the platforms count them
+            # per window. Remaining/reset headers slow the burst down where the
+            # platform sends them.
+            if per_seconds >= LONG_WINDOW:
+                capacity = float(max(1, int(requests * self.safety)))
+            else:
+                # A bucket of capacity c sends at most c + rate * window in any
+                # window, so the headroom the safety factor leaves may be a burst.
+                # It lets the pace catch up after a slow database write.
+                capacity = float(max(1, int(requests * (1 - self.safety))))
             found = Budget(
                 rate=rate, capacity=capacity, tokens=capacity, updated=self.clock.now()
             )

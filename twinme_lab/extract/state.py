@@ -269,6 +269,31 @@ def latest_status(con, participant_id: str, platform: str, endpoint: str) -> str
     return row[0] if row else None
 
 
+def fresh_unvalidated(
+    con, participant_id: str, platform: str, endpoint: str, max_age: float
+) -> str | None:
+    """Return the last status of an endpoint read completely within ``max_age``
+    seconds whose pages carry no validators, else None."""
+    row = con.execute(
+        "SELECT status, finished_at FROM extract_run_log WHERE participant_id = ? "
+        "AND platform = ? AND endpoint = ? ORDER BY run_id DESC, finished_at DESC "
+        "LIMIT 1",
+        [participant_id, platform, endpoint],
+    ).fetchone()
+    if row is None or row[0] not in OK_STATUSES:
+        return None
+    age = (utcnow() - row[1]).total_seconds()
+    if age > max_age:
+        return None
+    validated = con.execute(
+        "SELECT count(*) FROM extract_pages WHERE participant_id = ? AND "
+        "platform = ? AND endpoint = ? AND (etag IS NOT NULL OR "
+        "last_modified IS NOT NULL)",
+        [participant_id, platform, endpoint],
+    ).fetchone()[0]
+    return None if validated else row[0]
+
+
 def run_log(con, run_id: int | None = None) -> list[dict]:
     """Return the run log of one run (the latest when ``run_id`` is None)."""
     if run_id is None:
