@@ -288,6 +288,14 @@ def test_code_reuse_rejected_and_revokes(sandbox):
     assert users.status_code == 401
 
 
+def test_failed_exchange_spends_code(sandbox):
+    code, verifier, _ = authorize(sandbox, "discord")
+    assert exchange(sandbox, "discord", code, pkce_pair()[0]).status_code == 400
+    retry = exchange(sandbox, "discord", code, verifier)
+    assert retry.status_code == 400
+    assert retry.json()["error"] == "invalid_grant"
+
+
 def test_redirect_uri_mismatch_rejected(sandbox):
     code, verifier, _ = authorize(sandbox, "reddit")
     response = exchange(

@@ -268,6 +268,10 @@ class SandboxValidator(RequestValidator):
                 return False
             if time.time() >= record.expires_at or record.grant.revoked:
                 return False
+            # Claimed here, under the lock, so two concurrent exchanges of one
+            # code cannot both pass. An exchange that fails a later check (the
+            # PKCE verifier, the redirect URI) still spends the code.
+            record.used = True
             request.user = record.grant.user_index
             request.scopes = list(record.grant.scopes)
             request.sandbox_grant = record.grant
