@@ -345,8 +345,8 @@ class SandboxValidator(RequestValidator):
         with self.store.lock:
             record = self.store.access.get(token) or self.store.refresh.get(token)
             if record is not None and record.grant.platform == self.settings.name:
-                # Revoking either token ends the whole grant, as Google and
-                # Discord do, so a disconnected account keeps no working token.
+                # Revoking either token ends the whole grant (Google documents
+                # this), so a disconnected account keeps no working token.
                 self.store.revoke_grant(record.grant)
 
 
