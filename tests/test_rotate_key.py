@@ -282,3 +282,23 @@ def test_rotation_killed_at_any_moment(workspace, delay):
     assert opens_with(workspace.root, workspace.workspace_id, current_hex)
     if current_hex != old_hex:
         assert not opens_with(workspace.root, workspace.workspace_id, old_hex)
+
+
+def test_open_workspace_finishes_file_key_rotation(tmp_path):
+    workspace, _ = init_workspace(tmp_path / "ws")
+    populate(workspace)
+    environment = dict(os.environ, **{rotation.CRASH_ENV: "database_swapped"})
+    completed = subprocess.run(
+        [sys.executable, "-c", _ROTATE_SCRIPT, str(workspace.root)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 70, completed.stderr
+
+    reopened = open_workspace(workspace.root)
+
+    assert_intact(reopened)
+    assert not rotation.pending_path(workspace.workspace_id).exists()
+    assert reopened.key.raw != workspace.key.raw

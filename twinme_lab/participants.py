@@ -147,6 +147,10 @@ def forget(workspace: Workspace, participant_id: str) -> dict:
     with workspace.connect() as con:
         require(con, participant_id)
 
+    # Importing the OAuth package registers its hook that revokes and deletes the
+    # participant's platform tokens, even when no OAuth code has run yet.
+    from . import oauth  # noqa: F401
+
     for hook in before_forget:
         hook(workspace, participant_id)
 

@@ -225,12 +225,33 @@ def init_workspace(
     return workspace, workspace._key_origin()
 
 
+def _finish_interrupted_rotation(root: Path, workspace_id: str) -> None:
+    """Complete a key rotation that was interrupted, before the key is looked up.
+
+    A rotation whose key lives in a file is finished here. One whose key came from
+    ``TWINME_KEY`` is left to ``rotate-key``, the only command that prints the new
+    key, because no file holds it.
+    """
+    pending = keys.config_dir() / "keys" / f"{workspace_id}.rotation"
+    if not pending.is_file():
+        return
+    if os.environ.get(keys.KEY_ENV):
+        raise keys.WorkspaceKeyError(
+            f"A key rotation of {root} was interrupted; run 'twinme-lab rotate-key "
+            f"--workspace {root}' to finish it and print the new key."
+        )
+    from . import rotation
+
+    rotation.recover(root)
+
+
 def open_workspace(path: str | os.PathLike | None = None) -> Workspace:
     """Open an existing workspace, check its key, and apply pending migrations."""
     root = resolve_path(path)
     meta = read_meta(root)
     if not (root / DB_NAME).is_file():
         raise WorkspaceError(f"{root} has no {DB_NAME}; the workspace is incomplete.")
+    _finish_interrupted_rotation(root, meta["workspace_id"])
     if meta.get("encrypted", True):
         key = keys.find_workspace_key(meta["workspace_id"])
     else:
