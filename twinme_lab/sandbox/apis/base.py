@@ -95,7 +95,6 @@ class Route:
     pattern: re.Pattern
     handler: Callable[[ApiRequest], ApiResponse]
     scope: str | None = None
-    methods: tuple[str, ...] = ("GET",)
 
 
 def route(
@@ -251,10 +250,6 @@ def moments(
         (end - dt.timedelta(seconds=offset, milliseconds=rng.randrange(1000)))
         for offset in picked
     )[::-1]
-
-
-def words(rng: random.Random, vocabulary: tuple[str, ...], low: int, high: int) -> str:
-    return " ".join(rng.choice(vocabulary) for _ in range(rng.randint(low, high)))
 
 
 def int_arg(
