@@ -110,10 +110,12 @@ def test_default_mapping_is_sourced_and_complete():
     assert mapping["version"] == "default-1"
     declared = set(definitions())
     references = mapping["reference_values"]["features"]
+    unavailable = set(mapping["reference_values"]["unavailable"]["features"])
+    assert not unavailable & set(references)
     for trait in TRAITS:
         for item in mapping["traits"][trait]:
             assert item["feature"] in declared, item["feature"]
-            assert item["feature"] in references, item["feature"]
+            assert item["feature"] in set(references) | unavailable, item["feature"]
             if item["status"] == "exploratory":
                 assert item["weight"] == 0, item["feature"]
             if item["weight"] != 0:

@@ -71,13 +71,23 @@ def scrub(message: str, *secrets: str) -> str:
     return message
 
 
+def _disable_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    """Stop DuckDB drawing a progress bar on the terminal during long queries."""
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        # Inside Jupyter, DuckDB rejects the setting unless ipywidgets is
+        # installed, and without ipywidgets it draws no bar there anyway.
+        pass
+
+
 def new_connection(temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection with the cipher extension loaded."""
     con = duckdb.connect(":memory:", config=dict(_CONFIG))
     try:
         con.execute(f"LOAD {quote_literal(str(httpfs_extension_path()))}")
         con.execute("SET temp_file_encryption = true")
-        con.execute("SET enable_progress_bar = false")
+        _disable_progress_bar(con)
         if temp_directory is not None:
             temp_directory.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {quote_literal(str(temp_directory))}")
