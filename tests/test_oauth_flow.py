@@ -1187,14 +1187,18 @@ def run_cli_connect(enrolled, sandbox, browser: str):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with --auto-consent the sandbox answers the authorize URL with a 302, "
-    "and curl without -L does not follow it to the callback",
-)
-def test_sandbox_cli_connect_with_curl(enrolled, sandbox):
-    completed = run_cli_connect(enrolled, sandbox, "curl -sk -o /dev/null %s &")
+def test_sandbox_cli_connect_with_curl(enrolled, sandbox, monkeypatch):
+    """The scripted flow: auto-consent, and a browser that follows no redirect."""
+    from twinme_lab.sandbox import serve
+
+    with serve(
+        seed=11, auto_consent=True, deliver_callback=True, rate_limits=False
+    ) as delivering:
+        for key, value in delivering.env().items():
+            monkeypatch.setenv(key, value)
+        completed = run_cli_connect(enrolled, delivering, "curl -sk -o /dev/null %s &")
     assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["status"] == "connected"
 
 
 def test_sandbox_browser_connects_and_reconnects(enrolled, sandbox):
