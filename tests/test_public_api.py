@@ -26,7 +26,7 @@ EXPECTED = {
     "connections",
     "disconnect",
     "export_table",
-    "extract",
+    "extract_data",
     "feature_definitions",
     "features_table",
     "forget",
@@ -84,3 +84,10 @@ def test_import_stays_light():
 def test_lazy_table_matches_all():
     lazy = set(twinme_lab._LAZY)
     assert lazy <= set(twinme_lab.__all__)
+
+
+def test_public_names_do_not_shadow_subpackages():
+    import pkgutil
+
+    submodules = {info.name for info in pkgutil.iter_modules(twinme_lab.__path__)}
+    assert not submodules & set(twinme_lab._LAZY)

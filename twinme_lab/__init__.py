@@ -59,7 +59,8 @@ _LAZY = {
     "disconnect": ("oauth", "disconnect"),
     "connections": ("oauth", "connections"),
     "authorized_session": ("oauth", "authorized_session"),
-    "extract": ("extract", "extract"),
+    # Not "extract": that name is the subpackage twinme_lab.extract.
+    "extract_data": ("extract", "extract"),
     "run_log": ("extract", "run_log"),
     "rotate_key": ("rotation", "rotate_key"),
 }
@@ -83,7 +84,7 @@ __all__ = [
     "connections",
     "disconnect",
     "export_table",
-    "extract",
+    "extract_data",
     "feature_definitions",
     "features_table",
     "forget",
