@@ -69,8 +69,8 @@ def extract(
 ) -> None:
     """Fetch what is new from every connected platform into the workspace.
 
-    Requests are paced under each platform's rate limit; a re-run fetches only
-    new items. Exit code 0 when every endpoint is ok or empty, 3 when some
+    Requests are paced under each platform's rate limit. A re-run sends cursor
+    and conditional requests, so it downloads only what changed. Exit code 0 when every endpoint is ok or empty, 3 when some
     failed, were restricted or need reconnecting (the summary names them).
 
     Spotify serves only the last 50 plays: older listening history comes from
