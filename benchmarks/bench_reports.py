@@ -1,0 +1,159 @@
+"""Benchmark: participant reports in parallel against a serial papermill loop.
+
+Builds a workspace of N simulated participants (``twinme_lab.simulate``: Spotify
+extended history and Netflix ViewingActivity.csv per participant, IPIP-50
+answers, imported through the ordinary importers), scores their traits, then
+times three things on the same workspace:
+
+1. kernel start: papermill runs a notebook with one empty cell through the
+   report runner's own kernel setup, repeated, median taken;
+2. serial: ``run_report`` for one participant after the other;
+3. parallel: ``run_reports(jobs=J, force=True)``, J worker processes.
+
+With ``--dask`` it also times ``run_reports(scheduler=...)`` on a LocalCluster
+of J single-threaded worker processes on 127.0.0.1, started before the clock.
+
+Target: serial / parallel at least 1.8x with J = 2 on two cores.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_reports.py [--participants 200] [--jobs 2]
+        [--seed 1] [--dask] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from twinme_lab import keys, participants, simulate, traits
+from twinme_lab.reports import runner
+from twinme_lab.reports.batch import run_reports
+from twinme_lab.workspace import open_workspace
+
+
+def build_workspace(root: Path, n: int, seed: int):
+    started = time.monotonic()
+    # The simulator makes at least 10 participants; the reports use the first n.
+    simulate.run_simulation(root, max(n, 10), seed)
+    ws = open_workspace(root)
+    traits.score(ws)
+    print(f"built {max(n, 10)} participants in {time.monotonic() - started:.1f} s")
+    return ws
+
+
+def time_kernel_start(ws, folder: Path, repeats: int) -> float:
+    """Return the median seconds of a papermill run of a one-cell empty notebook."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty = folder / "empty.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell("pass"))
+    nbformat.write(notebook, empty)
+    seconds = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        runner._execute_notebook(ws, folder / "out.ipynb", {}, folder, empty)
+        seconds.append(time.monotonic() - started)
+    return statistics.median(seconds)
+
+
+def time_serial(ws, participant_ids: list[str]) -> float:
+    started = time.monotonic()
+    for participant_id in participant_ids:
+        runner.run_report(ws, participant_id)
+    return time.monotonic() - started
+
+
+def time_parallel(ws, participant_ids: list[str], jobs: int) -> float:
+    started = time.monotonic()
+    result = run_reports(ws, participant_ids, jobs=jobs, force=True)
+    seconds = time.monotonic() - started
+    if result.failed:
+        raise SystemExit(f"{len(result.failed)} parallel reports failed")
+    return seconds
+
+
+def time_dask(ws, participant_ids: list[str], jobs: int) -> float:
+    import distributed
+
+    environment = {keys.DATABASE_KEY_ENV: ws.key.database_key()}
+    saved = {name: os.environ.pop(name, None) for name in (keys.KEY_ENV,)}
+    try:
+        # Workers inherit this environment when spawned: keep the master key out.
+        cluster = distributed.LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            env=environment,
+        )
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                os.environ[name] = value
+    with cluster:
+        started = time.monotonic()
+        result = run_reports(
+            ws, participant_ids, force=True, scheduler=cluster.scheduler_address
+        )
+        seconds = time.monotonic() - started
+    if result.failed:
+        raise SystemExit(f"{len(result.failed)} Dask reports failed")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kernel-repeats", type=int, default=5)
+    parser.add_argument("--dask", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the workspace")
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="bench-reports-"))
+    os.environ[keys.CONFIG_DIR_ENV] = str(base / "config")
+    os.environ[keys.KEY_ENV] = keys.generate_key()
+    os.environ.pop(keys.KEY_FILE_ENV, None)
+    os.environ.pop(keys.DATABASE_KEY_ENV, None)
+    print(
+        f"{platform.platform()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
+    ws = build_workspace(base / "ws", args.participants, args.seed)
+    enrolled = participants.list_participants(ws)
+    participant_ids = [row["participant_id"] for row in enrolled][: args.participants]
+    n = len(participant_ids)
+
+    kernel = time_kernel_start(ws, base / "kernel", args.kernel_repeats)
+    print(f"kernel start (empty notebook, median): {kernel:.2f} s")
+    serial = time_serial(ws, participant_ids)
+    print(f"serial papermill loop: {serial:.1f} s, {serial / n:.2f} s per report")
+    parallel = time_parallel(ws, participant_ids, args.jobs)
+    print(f"run_reports(jobs={args.jobs}): {parallel:.1f} s")
+    print(f"speed-up serial / parallel: {serial / parallel:.2f}x (target 1.8x)")
+    print(f"per report beyond kernel start: {serial / n - kernel:.2f} s")
+    if args.dask:
+        on_cluster = time_dask(ws, participant_ids, args.jobs)
+        print(
+            f"run_reports on LocalCluster ({args.jobs} workers): {on_cluster:.1f} s, "
+            f"speed-up {serial / on_cluster:.2f}x"
+        )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    if args.keep:
+        print(f"workspace kept in {base}")
+    else:
+        shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    main()
