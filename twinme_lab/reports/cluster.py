@@ -5,23 +5,28 @@ code as a local batch (:func:`~twinme_lab.reports.batch.report_one`) on a
 worker. The workers must see the workspace folder at the same path as this
 process, for example on a shared file system, and must have twinme-lab installed.
 
-How the key reaches the workers: it never travels through Dask. Whoever starts a
-worker exports ``TWINME_DATABASE_KEY`` (the derived database key, as
-``Workspace.worker_environment()`` returns it) in the worker's environment, and
-the task reads it from ``os.environ``. The task arguments hold only the
-workspace path, the participant id, the mapping version, the force flag and the
-notebook path, and the scheduler stores them and shows them on its dashboard.
-The trade-off is that the key must be provisioned on every worker host before
-the batch, and a worker started without it fails every report it gets. Sending
-the key with each task would avoid that step, but then the scheduler would hold
-the key and could show it, and so could anyone able to read the scheduler's
-memory or the task's arguments.
+How the key reaches the workers: it never travels through Dask. The script or
+person that starts a worker exports ``TWINME_DATABASE_KEY`` (the derived
+database key, as ``Workspace.worker_environment()`` returns it) in the worker's
+environment, and the task reads it from ``os.environ``. The task arguments
+contain only the workspace path, the participant id, the mapping version, the
+force flag and the notebook path. The scheduler stores them and shows them on
+its dashboard, and a worker logs them when a task fails. The trade-off is that the key
+must be provisioned on every worker host before the batch. Workers connected at
+submission are checked first, and a worker that joins later without the key
+fails each report it gets. Sending the key with each task would avoid that
+step, but then the scheduler would hold the key, and anyone who can read the
+scheduler's memory, its dashboard or the workers' logs could see it.
 
-Workers refuse to run reports while they hold the master key (``TWINME_KEY`` or
-``TWINME_KEY_FILE``), because the master key also opens the token vault. A
-scheduler off loopback must be reached over ``tls://``; the client certificate
-and CA come from the Dask configuration (``distributed.comm.tls.*``, for example
-``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``).
+Workers reject report tasks while their environment has the master key
+(``TWINME_KEY`` or ``TWINME_KEY_FILE``), because the master key also opens the
+token vault. NOTE: only those variables are checked. A worker on a machine whose
+user config folder has the workspace's key file, as on the machine that ran
+``init``, could still read the master key from that file.
+
+A scheduler off loopback must be reached over ``tls://``. The client
+certificate and CA come from the Dask configuration (``distributed.comm.tls.*``,
+for example ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``).
 """
 
 from __future__ import annotations
