@@ -70,8 +70,11 @@ def extract(
     """Fetch what is new from every connected platform into the workspace.
 
     Requests are paced under each platform's rate limit. A re-run sends cursor
-    and conditional requests, so it downloads only what changed. Exit code 0 when every endpoint is ok or empty, 3 when some
-    failed, were restricted or need reconnecting (the summary names them).
+    and conditional (ETag) requests. Lists whose platform sends no validators
+    are read again after 6 hours, or at once with --refresh.
+
+    Exit code 0 when every endpoint is ok or empty, 3 when some failed, were
+    restricted or need reconnecting (the summary names them).
 
     Spotify serves only the last 50 plays: older listening history comes from
     the data export ('twinme-lab import').

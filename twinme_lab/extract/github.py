@@ -26,7 +26,7 @@ EVENTS_NOTE = (
 def rate_limit_wait(
     response: requests.Response, policy: RetryPolicy, wall_now: float
 ) -> float | None:
-    """Return the wait GitHub asks for, or None when the response is no rate limit.
+    """Return the wait GitHub requests, or None when the response is no rate limit.
 
     GitHub answers an exhausted primary limit and a secondary limit with 403 or
     429. Its docs say: honour Retry-After; else, with x-ratelimit-remaining 0,

@@ -90,7 +90,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Budgeting:
-    """Where a request's budget lives and how large it is."""
+    """A request budget's key and size."""
 
     key: tuple
     requests: int

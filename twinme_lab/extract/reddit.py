@@ -1,7 +1,7 @@
 """Reddit: identity, subscribed subreddits, submitted posts and comments.
 
 Reddit listings stop near 1,000 items, so for a long history the oldest posts
-and comments are out of reach; each run records where the served window began.
+and comments are out of reach. Each run records where the served window began.
 """
 
 from __future__ import annotations

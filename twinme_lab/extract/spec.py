@@ -8,8 +8,9 @@ Two modes cover every endpoint:
   304 and no download. A killed run simply starts again from page one.
 - ``stream``: the endpoint lists events, newest first (plays, public events,
   posts). A high-water mark per participant, platform and endpoint stops the walk
-  at the first page reaching items already held; while a walk is in progress the
-  next page's address is stored with each page, so a killed walk resumes there.
+  at the first page reaching items already stored. While a walk is in progress,
+  the next page's address is stored with each page, so a killed walk resumes
+  there.
 
 Fan-out endpoints (languages per repository, genres per artist) make one request
 per target that earlier endpoints stored.
@@ -50,7 +51,7 @@ class Target:
 
 @dataclass(frozen=True)
 class TargetPlan:
-    """Targets of a fan-out, and how many more were answered from a cache."""
+    """Targets of a fan-out, and how many more a cache already served."""
 
     targets: list[Target]
     cached: int = 0
@@ -85,7 +86,7 @@ class EndpointSpec:
     # Stream mode: the query parameter that sends the high-water mark, if the
     # API filters by it itself (Spotify's ``after``).
     since_param: str | None = None
-    # Stream mode: fetch only the first page (the API holds nothing beyond it).
+    # Stream mode: fetch only the first page (the API serves nothing beyond it).
     single_page: bool = False
     # Event time of an item as ISO 8601 text, to record where the window began.
     item_time: Callable[[Item], str | None] | None = None

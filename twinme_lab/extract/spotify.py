@@ -3,7 +3,7 @@
 Spotify keeps only the last 50 plays reachable through recently-played, so each
 run adds the plays since the previous one and older history must come from the
 participant's data export. Plays land in ``listening_events`` with source
-``spotify_api``; a play the export already holds is not inserted again.
+``spotify_api``. A play already stored from the export is not inserted again.
 
 Genres come with full artist objects (top and followed artists). Artists seen only
 inside tracks (recent plays, top tracks) are looked up one request per artist,
@@ -55,7 +55,7 @@ def _play_key(play: dict) -> str:
 
 
 def _save_plays(ctx: Context, plays: list[dict]) -> None:
-    """Insert plays into listening_events unless an export already holds them."""
+    """Insert plays into listening_events unless an export row is the same play."""
     rows = []
     for play in plays:
         track = play["track"]

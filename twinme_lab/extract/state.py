@@ -31,7 +31,7 @@ class RunDatabase:
     """The workspace file, attached only for the length of each write.
 
     One in-memory DuckDB connection with the cipher extension loaded serves the
-    whole run; the workspace file is attached for each block and detached after
+    whole run. The workspace file is attached for each block and detached after
     it, which releases the file lock, so the OAuth layer can store a rotated
     token between two pages. Loading the extension once instead of per page
     makes each write several times cheaper.
