@@ -7,6 +7,7 @@ Side by side, on the same generated plays:
    of the features table included).
 2. ``twinme-plain``: the same on an unencrypted workspace, for the encryption
    overhead.
+   The listening module's query alone (ten features, no write) is timed too.
 3. ``hand SQL``: one hand-written DuckDB query for five listening features
    (hours, active days, distinct artists, skip rate, night share in local time)
    on a plain table in an unencrypted file.
@@ -37,7 +38,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from twinme_lab.features import compute_features, features_table
+from twinme_lab.features import compute_features, features_table, listening
 from twinme_lab.workspace import init_workspace
 
 ZONE = "Europe/Berlin"
@@ -104,6 +105,18 @@ def time_twinme(
     started = time.perf_counter()
     compute_features(ws)
     seconds = time.perf_counter() - started
+    with ws.connect() as con:
+        con.execute(
+            "CREATE TEMP TABLE feature_scope AS "
+            "SELECT participant_id, timezone FROM participants"
+        )
+        started = time.perf_counter()
+        con.execute(listening.SQL).fetchall()
+        module_seconds = time.perf_counter() - started
+    print(
+        f"  listening module query alone ({'encrypted' if encrypted else 'plain'}):"
+        f" {module_seconds:8.2f} s"
+    )
     rows = features_table(ws)
     rows = rows[rows["feature"].isin(FEATURE_NAMES)]
     wide = rows.pivot(index="participant_id", columns="feature", values="value")
