@@ -4,7 +4,9 @@ A reference workspace gets one clean run. A second workspace, connected to the
 same sandbox users, has twenty runs killed at random moments; after each kill its
 database must open, and after one more complete run it must hold exactly the
 reference's rows. Pacing sleeps are skipped in the child process (its clock never
-waits), so each run lasts seconds; the requests and writes are real.
+waits), so each run lasts seconds, and the child re-reads every list
+(``refresh``), so each run has work to be killed in; requests and writes are
+real.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class NoWait(Clock):
         return None
 
 
-result = run_extraction(open_workspace(sys.argv[1]), clock=NoWait())
+result = run_extraction(open_workspace(sys.argv[1]), clock=NoWait(), refresh=True)
 sys.exit(result.exit_code)
 """
 
@@ -110,13 +112,18 @@ def test_kill_at_random_points(sb, tmp_path, monkeypatch):
     connect_all(victim, sb)
     rng = random.Random(20261204)
     finished_early = 0
+    # Later runs have less to do (cursors, 304s), so kill times are drawn from
+    # the duration of the latest run that finished on its own.
+    horizon = clean_seconds
     for _ in range(KILLS):
+        launched = time.monotonic()
         process = child(victim.root, env)
-        time.sleep(rng.uniform(0.0, clean_seconds))
+        time.sleep(rng.uniform(0.0, horizon))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         else:
             finished_early += 1
+            horizon = max(0.5, 0.8 * (time.monotonic() - launched))
         process.wait(timeout=60)
         # The database opens and answers after every kill.
         opened = open_workspace(victim.root)
