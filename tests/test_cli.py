@@ -135,3 +135,22 @@ def test_import_export_commands(tmp_path, capsys, platform, sample, kind, added)
     assert main([*args, "--workspace", root, "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["added"] == 0
+
+
+def test_cli_start_loads_no_heavy_science_modules():
+    code = (
+        "import sys, twinme_lab.cli\n"
+        "print(','.join(m for m in ('sklearn', 'papermill', 'plotly', 'distributed')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_tune_model_choices_match_tuning_module():
+    from twinme_lab.cli import science
+    from twinme_lab.traits import tuning
+
+    assert science.MODELS == tuning.MODELS

@@ -6,9 +6,11 @@ import click
 
 from ..traits import mapping as mapping_api
 from ..traits import norms as norms_api
-from ..traits import tuning as tuning_api
 from ..workspace import open_workspace
 from .common import emit, json_option, table, workspace_option
+
+# The models tune accepts; scikit-learn itself loads only when tune runs.
+MODELS = ("ridge", "elasticnet")
 
 
 def _rounded(row: dict) -> dict:
@@ -38,7 +40,7 @@ def _rounded(row: dict) -> dict:
 )
 @click.option(
     "--model",
-    type=click.Choice(tuning_api.MODELS),
+    type=click.Choice(MODELS),
     default="ridge",
     show_default=True,
     help="Penalized linear model.",
@@ -100,6 +102,8 @@ def tune(
     Example: twinme-lab tune --permutations 200 --json
     """
     ws = open_workspace(workspace)
+    from ..traits import tuning as tuning_api
+
     result = tuning_api.run_tuning(
         ws,
         base_mapping=base_mapping,
@@ -196,6 +200,8 @@ def mappings_show(version: str, workspace: str | None) -> None:
 def mappings_use(version: str, workspace: str | None) -> None:
     """Make VERSION the mapping that scoring and reports use in this workspace."""
     ws = open_workspace(workspace)
+    from ..traits import tuning as tuning_api
+
     tuning_api.use_mapping(ws, version)
     emit(
         {"in_use": version},
