@@ -88,9 +88,9 @@ def connect(
     oauth.complete(workspace, pending, response.headers["Location"])
 
 
-def extract(workspace, clock=None, **kwargs):
+def extract(workspace, clock=None, policy=POLICY, **kwargs):
     result = run_extraction(
-        workspace, clock=clock or VirtualClock(), policy=POLICY, **kwargs
+        workspace, clock=clock or VirtualClock(), policy=policy, **kwargs
     )
     rows = {(r["platform"], r["endpoint"]): r for r in result.rows}
     return result, rows
@@ -446,10 +446,14 @@ def test_rate_limit_headers_pace_the_run(workspace, env):
     env.set_rate_limit("github", 4, 5, "token")
     env.reset_stats()
     started = time.monotonic()
-    result, rows = extract(workspace, clock=Clock(), platform="github")
+    # Default timeouts: the 0.5 s read timeout of POLICY is for the slow fault.
+    result, rows = extract(
+        workspace, clock=Clock(), policy=RetryPolicy(), platform="github"
+    )
     elapsed = time.monotonic() - started
 
     assert result.exit_code == EXIT_OK
+    assert sum(r["retries"] for r in result.rows) == 0
     assert sum(r["requests"] for r in result.rows) == 10
     assert env.stats()["platforms"]["github"]["rate_limited"] == 0
     # Ten requests at four per five seconds span at least two window resets.

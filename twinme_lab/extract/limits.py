@@ -116,12 +116,17 @@ def read_window(headers: Mapping[str, str], wall_now: float) -> HeaderWindow | N
 
     reset_after = _float(_header(headers, "x-ratelimit-reset-after"))  # Discord
     if reset_after is None:
-        reset = _float(_header(headers, "x-ratelimit-reset"))
-        if reset is None:
-            reset = _float(_header(headers, "ratelimit-reset"))
+        text = _header(headers, "x-ratelimit-reset")
+        if text is None:
+            text = _header(headers, "ratelimit-reset")
+        reset = _float(text)
         if reset is None:
             return None
         reset_after = reset - wall_now if reset > EPOCH_THRESHOLD else reset
+        if "." not in text:
+            # Whole seconds may be truncated (GitHub's epoch), so the window can
+            # reset up to one second later than the header says.
+            reset_after += 1.0
     global_flag = (_header(headers, "x-ratelimit-global") or "").lower() == "true"
     return HeaderWindow(
         remaining=remaining,
