@@ -55,7 +55,12 @@ def _play_key(play: dict) -> str:
 
 
 def _save_plays(ctx: Context, plays: list[dict]) -> None:
-    """Insert plays into listening_events unless an export row is the same play."""
+    """Insert plays into listening_events unless an export row is the same play.
+
+    NOTE: Spotify documents played_at only as "the date and time the track was
+    played"; it is stored as the end of playback (ended_at), as the exports
+    record it, which the 60-second match tolerance relies on.
+    """
     rows = []
     for play in plays:
         track = play["track"]
