@@ -1,10 +1,11 @@
 """The report's communication-style and platform sections, read from the HTML.
 
-One workspace contains three participants: A with the real Discord package and
+One workspace contains four participants: A with the real Discord package and
 LinkedIn export a, B with only the Shares.csv of LinkedIn export b (too few posts
-for any communication feature), and C with no data. The expected values are
-counted here from the sample files with the csv module, following the rule that
-links and mentions are not prose.
+for any communication feature), C with no data, and D with a small Discord
+package of English messages written here, whose word rates are counted by hand.
+The expected values for the real samples are counted here from the files with
+the csv module, following the rule that links and mentions are not prose.
 """
 
 from __future__ import annotations
@@ -63,6 +64,39 @@ def discord_messages() -> list[str]:
     return found
 
 
+def write_english_package(root) -> None:
+    """Write a legacy Discord package of 20 English messages in one server channel.
+
+    12 messages read "I love this game and the music is good" (38 characters, 9
+    words, AFINN positive: love, good) and 8 read "We lost the match because
+    the team was bad" (42 characters, 9 words, AFINN negative: lost, bad).
+    """
+    channel = root / "Messages" / "900000000000000001"
+    channel.mkdir(parents=True)
+    (root / "Messages" / "index.json").write_text(
+        '{"900000000000000001": "general"}', encoding="utf-8"
+    )
+    (channel / "channel.json").write_text(
+        '{"guild": {"id": "900000000000000009", "name": "Test Server"}, '
+        '"type": 0, "id": "900000000000000001", "name": "general"}',
+        encoding="utf-8",
+    )
+    lines = ["ID,Timestamp,Contents,Attachments"]
+    for number in range(20):
+        text = (
+            "I love this game and the music is good"
+            if number < 12
+            else "We lost the match because the team was bad"
+        )
+        lines.append(
+            f"{910000000000000000 + number},"
+            f"2024-03-{number + 1:02d} 14:00:00.000000+00:00,{text},"
+        )
+    (channel / "messages.csv").write_text(
+        "\r\n".join(lines) + "\r\n", encoding="utf-8", newline=""
+    )
+
+
 def share_commentaries() -> list[str]:
     with SHARES_B.open(encoding="utf-8", newline="") as handle:
         texts = [prose(row["ShareCommentary"]) for row in csv.DictReader(handle)]
@@ -93,6 +127,8 @@ def pages(tmp_path_factory):
     shares = base / "shares"
     shares.mkdir()
     shutil.copy(SHARES_B, shares / "Shares.csv")
+    english = base / "english"
+    write_english_package(english)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(keys.CONFIG_DIR_ENV, str(base / "config"))
         patch.setenv(keys.KEY_ENV, keys.generate_key())
@@ -100,16 +136,18 @@ def pages(tmp_path_factory):
         participants.add(ws, "A", "Europe/Berlin")
         participants.add(ws, "B")
         participants.add(ws, "C", "Europe/Berlin")
+        participants.add(ws, "D", "UTC")
         import_path(ws, "discord", DISCORD, "A")
         import_path(ws, "linkedin", LINKEDIN_A, "A")
         import_path(ws, "linkedin", shares, "B")
+        import_path(ws, "discord", english, "D")
         compute_features(ws)
         traits.score(ws)
-        result = run_reports(ws, ["A", "B", "C"], jobs=2, force=True)
-        assert [o.status for o in result.outcomes] == ["written"] * 3
+        ids = ["A", "B", "C", "D"]
+        result = run_reports(ws, ids, jobs=2, force=True)
+        assert [o.status for o in result.outcomes] == ["written"] * 4
         return {
-            pid: (ws.reports_dir / pid / "trait_report.html").read_text()
-            for pid in ("A", "B", "C")
+            pid: (ws.reports_dir / pid / "trait_report.html").read_text() for pid in ids
         }
 
 
@@ -150,6 +188,22 @@ def test_unmeasured_rates_are_not_numbers(pages):
         assert rows[feature][1] == "not measured: too few English words", feature
     # Discord packages hold only the participant's own messages: no replies.
     assert rows["comm_response_latency"][1] == "not enough replies (0 of 5 needed)"
+
+
+def test_english_word_rates_by_hand(pages):
+    rows = section_rows(pages["D"])
+    # 20 messages of 9 words each: 180 words.
+    assert rows["comm_positive_rate"][1] == f"{24 / 180:.3f}"  # 12 x (love, good)
+    assert rows["comm_negative_rate"][1] == f"{16 / 180:.3f}"  # 8 x (lost, bad)
+    assert rows["comm_first_singular_rate"][1] == f"{12 / 180:.3f}"  # 12 x I
+    assert rows["comm_first_plural_rate"][1] == f"{8 / 180:.3f}"  # 8 x we
+    assert rows["comm_message_length"][1] == "39.6"  # (12 x 38 + 8 x 42) / 20
+    assert rows["comm_question_rate"][1] == "0.000"
+    assert rows["comm_message_length"][3] == "20"
+    # Every message was written at 14:00 UTC.
+    assert rows["comm_night_share"][1] == "0.000"
+    assert rows["comm_mean_hour"][1] == "14.0"
+    assert "Contains information from AFINN" in pages["D"]
 
 
 def test_linkedin_counts_from_sample(pages, expected_counts):
