@@ -151,6 +151,16 @@ def test_sandbox_stopped_when_step_fails(workspace, monkeypatch):
     assert "TWINME_GITHUB_REDIRECT_URI" not in os.environ
 
 
+def test_manifest_rejects_incomplete_sandbox(tmp_path):
+    manifest = {
+        "participants": [],
+        "sandbox": {"participants": [{"id": "S01", "platforms": ["github"]}]},
+    }
+    (tmp_path / "demo.json").write_text(json.dumps(manifest))
+    with pytest.raises(UsageError, match="S01 is missing sandbox_user"):
+        demo.load_manifest(tmp_path)
+
+
 def test_demo_rejects_other_folder(tmp_path):
     study = tmp_path / "study"
     study.mkdir()

@@ -90,8 +90,18 @@ def load_manifest(folder: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         manifest["participants"]
-    except (ValueError, KeyError, TypeError) as exc:
+        sandbox_people = manifest.get("sandbox", {}).get("participants", [])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path} is not a valid demo manifest: {exc}") from None
+    for person in sandbox_people:
+        missing = [
+            name for name in ("id", "sandbox_user", "platforms") if name not in person
+        ]
+        if missing:
+            raise UsageError(
+                f"{path} is not a valid demo manifest: sandbox participant "
+                f"{person.get('id', '(no id)')} is missing {', '.join(missing)}."
+            )
     return manifest
 
 
