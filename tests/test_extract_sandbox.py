@@ -498,3 +498,36 @@ def test_api_play_seen_in_export_counts_once(workspace, env, tmp_path):
         == 47
     )
     assert scalar(workspace, "SELECT count(*) FROM listening_events") == 50
+
+
+def test_export_import_supersedes_api_plays(workspace, env, tmp_path):
+    import json as json_module
+
+    from twinme_lab.imports import import_path
+
+    connect(workspace, env, "spotify")
+    extract(workspace)
+    with workspace.connect() as con:
+        plays = con.execute(
+            "SELECT strftime(date_trunc('minute', ended_at AT TIME ZONE 'UTC'), "
+            "'%Y-%m-%d %H:%M'), track_name, artist_name FROM listening_events "
+            "WHERE source = 'spotify_api' ORDER BY ended_at LIMIT 3"
+        ).fetchall()
+    export = [
+        {"endTime": end, "artistName": artist, "trackName": track, "msPlayed": 1000}
+        for end, track, artist in plays
+    ]
+    path = tmp_path / "StreamingHistory_music_0.json"
+    path.write_text(json_module.dumps(export))
+
+    summary = import_path(workspace, "spotify", path, "p1")
+
+    assert summary.added == 3
+    assert (
+        scalar(
+            workspace,
+            "SELECT count(*) FROM listening_events WHERE source = 'spotify_api'",
+        )
+        == 47
+    )
+    assert scalar(workspace, "SELECT count(*) FROM listening_events") == 50

@@ -521,6 +521,9 @@ class ImportJob:
         # Extra audit entries an importer may set, such as {"keep_text": True};
         # counts and flags only, never personal values.
         self.audit_notes: dict = {}
+        # Steps run inside the import's transaction after the rows are written,
+        # each called with the connection, e.g. to drop rows the import supersedes.
+        self.after_write: list = []
         self._counter = 0
 
     # ---- selecting files
@@ -804,6 +807,8 @@ class ImportJob:
                         "kinds": counts[sequence],
                     }
                 )
+            for step in self.after_write:
+                step(self.con)
             audit_counts = {
                 "files": len(files),
                 "ignored_files": self.summary.ignored_files,

@@ -361,12 +361,24 @@ def _stage_library(job: ImportJob, source: SourceFile, fmt: str) -> None:
     )
 
 
+def _drop_api_duplicates(con, participant_id: str) -> None:
+    """Delete plays fetched from the Spotify API that this export also holds.
+
+    The export is the fuller record (it has the play duration), so a play seen in
+    both counts once, as the export's row.
+    """
+    from ..extract.spotify import drop_api_duplicates
+
+    drop_api_duplicates(con, participant_id)
+
+
 @register(PLATFORM)
 def import_spotify(job: ImportJob) -> None:
     """Stage every Spotify export file found in ``job.files``.
 
     Files of one format are read together, so DuckDB parses them in parallel.
     """
+    job.after_write.append(lambda con: _drop_api_duplicates(con, job.participant_id))
     by_format: dict[str, list[SourceFile]] = {}
     for source, fmt in job.match(FILE_PATTERNS):
         by_format.setdefault(fmt, []).append(source)
