@@ -531,3 +531,29 @@ def test_export_import_supersedes_api_plays(workspace, env, tmp_path):
         == 47
     )
     assert scalar(workspace, "SELECT count(*) FROM listening_events") == 50
+
+
+def test_discord_community_features(workspace, env):
+    from twinme_lab.features import compute_features, features_table
+
+    # Sandbox user 1 belongs to 450 servers and owns 7 of them.
+    connect(workspace, env, "discord", participant_id="p1", user=1)
+    extract(workspace, platform="discord")
+    compute_features(workspace)
+    table = features_table(workspace, "p1").set_index("feature")
+    assert table.loc["discord_community_count", "value"] == 450
+    assert table.loc["discord_owned_communities", "value"] == 7
+    assert table.loc["discord_community_count", "n_obs"] == 450
+
+
+def test_discord_community_features_null_when_guilds_fail(workspace, env):
+    from twinme_lab.features import compute_features, features_table
+
+    connect(workspace, env, "discord", participant_id="p1", user=1)
+    env.set_fault("discord", "forbidden", "guilds")
+    extract(workspace, platform="discord")
+    compute_features(workspace)
+    table = features_table(workspace, "p1")
+    assert "discord_community_count" not in set(
+        table.loc[table["value"].notna(), "feature"]
+    )

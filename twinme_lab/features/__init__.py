@@ -38,6 +38,7 @@ MODULE_NAMES = (
     "viewing",
     "youtube",
     "discord",
+    "discord_api",
     "linkedin",
     "communication",
     "github",
