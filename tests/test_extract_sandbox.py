@@ -557,3 +557,10 @@ def test_discord_community_features_null_when_guilds_fail(workspace, env):
     assert "discord_community_count" not in set(
         table.loc[table["value"].notna(), "feature"]
     )
+
+
+def test_extraction_time_recorded_on_connection(workspace, env):
+    connect(workspace, env, "twitch")
+    assert oauth.connections(workspace, "p1")[0]["last_extraction_at"] is None
+    extract(workspace, platform="twitch")
+    assert oauth.connections(workspace, "p1")[0]["last_extraction_at"] is not None

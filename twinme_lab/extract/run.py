@@ -343,21 +343,27 @@ def run_extraction(
             run_id = state.start_run(con)
         result = RunResult(run_id)
         for pid, name, scopes in chosen:
-            result.rows.extend(
-                _extract_one(
-                    db,
-                    run_id,
-                    pid,
-                    name,
-                    scopes,
-                    factory,
-                    limiter,
-                    policy,
-                    progress,
-                    (rate_limits or {}).get(name),
-                    None if refresh else SNAPSHOT_MAX_AGE,
-                )
+            rows = _extract_one(
+                db,
+                run_id,
+                pid,
+                name,
+                scopes,
+                factory,
+                limiter,
+                policy,
+                progress,
+                (rate_limits or {}).get(name),
+                None if refresh else SNAPSHOT_MAX_AGE,
             )
+            result.rows.extend(rows)
+            if any(row["status"] in ("ok", "empty") for row in rows):
+                with db.connect() as con:
+                    con.execute(
+                        "UPDATE connections SET last_extraction_at = now() "
+                        "WHERE participant_id = ? AND platform = ?",
+                        [pid, name],
+                    )
         with db.connect() as con, transaction(con):
             state.finish_run(con, run_id, result.exit_code)
             workspace.audit(
