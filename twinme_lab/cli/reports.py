@@ -143,10 +143,12 @@ def _report_all(
 def demo(workspace: str | None, jobs: int | None) -> None:
     """Build a fresh demo workspace from data/samples/ and write its reports.
 
-    Enrols three sample participants, imports their Spotify and Netflix exports
-    and IPIP-50 answers, computes features, scores traits and writes one report
-    per participant. Runs offline. Without TWINME_KEY or TWINME_KEY_FILE the demo
-    workspace gets its own key file in the user config directory.
+    Enrols four sample participants and imports their exports (Spotify, Netflix,
+    YouTube Takeout, Discord, LinkedIn) and IPIP-50 answers. Starts the local
+    sandbox on 127.0.0.1, connects two sandbox participants by OAuth and
+    extracts their data. Then computes features, scores traits and writes one
+    report per participant. Runs offline. Without TWINME_KEY or TWINME_KEY_FILE
+    the demo workspace gets its own key file in the user config directory.
     """
     from .. import demo as demo_api
 
