@@ -154,3 +154,12 @@ def test_tune_model_choices_match_tuning_module():
     from twinme_lab.traits import tuning
 
     assert science.MODELS == tuning.MODELS
+
+
+def test_exit_code_does_not_leak_between_calls(tmp_path, capsys):
+    root = str(tmp_path / "ws")
+    assert main(["init", "--workspace", root]) == 0
+    common.set_exit_code(3)
+    common._state["json"] = True
+    assert main(["participants", "list", "--workspace", root]) == 0
+    assert not capsys.readouterr().out.lstrip().startswith("{")

@@ -60,6 +60,9 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising."""
+    # State from an earlier call in the same process (tests, notebooks) must not
+    # leak into this one's output format or exit code.
+    common.reset_state()
     try:
         cli.main(args=argv, prog_name="twinme-lab", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -52,6 +52,11 @@ def emit(data: dict | list, text: str | None = None) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
 
 
+def reset_state() -> None:
+    """Forget the output format and exit code of an earlier command."""
+    _state.update({"json": False, "exit_code": 0})
+
+
 def set_exit_code(code: int) -> None:
     """Set the exit code a command ends with when it returns normally."""
     _state["exit_code"] = code
