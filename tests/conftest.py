@@ -36,3 +36,33 @@ def workspace(tmp_path):
 def expected_counts() -> dict:
     """Record counts per sample file, from tests/data/real/expected.json."""
     return json.loads((REAL / "expected.json").read_text())["files"]
+
+
+@pytest.fixture
+def ws(workspace):
+    """The ``workspace`` fixture with participant P001 enrolled."""
+    from twinme_lab import participants
+
+    participants.add(workspace, "P001")
+    return workspace
+
+
+def query(ws, sql, params=None) -> list[tuple]:
+    """Run one query on a workspace and return every row."""
+    with ws.connect() as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def kinds_of(summary) -> dict:
+    """Return an import summary's (added, skipped) per kind."""
+    return {k: (v.added, v.skipped) for k, v in summary.kinds.items()}
+
+
+def feature_value(ws, name, participant="P001") -> tuple[float | None, int]:
+    """Return one stored feature's value (None when NULL) and observations."""
+    from twinme_lab.features import features_table
+
+    table = features_table(ws, participant)
+    row = table[table.feature == name].iloc[0]
+    value = None if row.value != row.value else float(row.value)
+    return value, int(row.n_obs)

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL
+from conftest import DATA, REAL, feature_value
 
 from twinme_lab import participants, traits
-from twinme_lab.features import compute_features, features_table
+from twinme_lab.features import compute_features
 from twinme_lab.imports import import_path
 from twinme_lab.imports.pseudonyms import Pseudonymizer, pseudonym_key
 from twinme_lab.imports.text_style import count_emoji, lexicon, measure
@@ -25,13 +25,6 @@ DISCORD_LEGACY = REAL / "discord_package" / "a"
 DISCORD_CURRENT = DATA / "constructed" / "discord_package_current"
 LINKEDIN = REAL / "linkedin_export"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-
-
-def _feature(ws, name, participant="P001"):
-    table = features_table(ws, participant)
-    row = table[table.feature == name].iloc[0]
-    value = None if row.value != row.value else float(row.value)
-    return value, int(row.n_obs)
 
 
 def _discord_package(folder: Path, messages: list[tuple[str, str]]) -> Path:
@@ -178,17 +171,21 @@ def test_style_features_by_hand(workspace, tmp_path):
 
     # "I love this game! 😀" is 19 characters and 4 words, "We hate waiting?"
     # 16 characters and 3 words: 70 words in all.
-    assert _feature(workspace, "comm_message_length") == (17.5, 20)
-    assert _feature(workspace, "comm_question_rate") == (0.5, 20)
-    assert _feature(workspace, "comm_exclamation_rate") == (0.5, 20)
-    assert _feature(workspace, "comm_emoji_rate") == (0.5, 20)
-    assert _feature(workspace, "comm_first_singular_rate")[0] == pytest.approx(10 / 70)
-    assert _feature(workspace, "comm_first_plural_rate")[0] == pytest.approx(10 / 70)
-    assert _feature(workspace, "comm_positive_rate")[0] == pytest.approx(10 / 70)
-    assert _feature(workspace, "comm_negative_rate")[0] == pytest.approx(10 / 70)
+    assert feature_value(workspace, "comm_message_length") == (17.5, 20)
+    assert feature_value(workspace, "comm_question_rate") == (0.5, 20)
+    assert feature_value(workspace, "comm_exclamation_rate") == (0.5, 20)
+    assert feature_value(workspace, "comm_emoji_rate") == (0.5, 20)
+    assert feature_value(workspace, "comm_first_singular_rate")[0] == pytest.approx(
+        10 / 70
+    )
+    assert feature_value(workspace, "comm_first_plural_rate")[0] == pytest.approx(
+        10 / 70
+    )
+    assert feature_value(workspace, "comm_positive_rate")[0] == pytest.approx(10 / 70)
+    assert feature_value(workspace, "comm_negative_rate")[0] == pytest.approx(10 / 70)
 
     # New York is UTC-5 in January: 06:00 UTC is 01:00 local, 15:00 is 10:00.
-    assert _feature(workspace, "comm_night_share") == (0.25, 20)
+    assert feature_value(workspace, "comm_night_share") == (0.25, 20)
     angle = math.atan2(
         (5 * math.sin(2 * math.pi * 1 / 24) + 15 * math.sin(2 * math.pi * 10 / 24))
         / 20,
@@ -196,9 +193,9 @@ def test_style_features_by_hand(workspace, tmp_path):
         / 20,
     )
     mean_hour = (math.degrees(angle) / 15 + 24) % 24
-    assert _feature(workspace, "comm_mean_hour")[0] == pytest.approx(mean_hour)
+    assert feature_value(workspace, "comm_mean_hour")[0] == pytest.approx(mean_hour)
     # Discord packages hold own messages only: no replies to time.
-    assert _feature(workspace, "comm_response_latency") == (None, 0)
+    assert feature_value(workspace, "comm_response_latency") == (None, 0)
 
 
 def test_style_features_null_below_minimum(workspace, tmp_path):
@@ -215,7 +212,7 @@ def test_style_features_null_below_minimum(workspace, tmp_path):
         "comm_night_share",
         "comm_mean_hour",
     ):
-        assert _feature(workspace, name) == (None, 19), name
+        assert feature_value(workspace, name) == (None, 19), name
 
 
 def test_time_of_day_null_without_timezone(workspace, tmp_path):
@@ -223,16 +220,16 @@ def test_time_of_day_null_without_timezone(workspace, tmp_path):
     package = _discord_package(tmp_path / "package", _english_messages())
     import_path(workspace, "discord", package, "P001")
     compute_features(workspace)
-    assert _feature(workspace, "comm_night_share") == (None, 20)
-    assert _feature(workspace, "comm_mean_hour") == (None, 20)
-    assert _feature(workspace, "comm_message_length") == (17.5, 20)
+    assert feature_value(workspace, "comm_night_share") == (None, 20)
+    assert feature_value(workspace, "comm_mean_hour") == (None, 20)
+    assert feature_value(workspace, "comm_message_length") == (17.5, 20)
 
 
 def test_word_lists_null_for_non_english(workspace):
     participants.add(workspace, "P001", timezone_name="UTC")
     import_path(workspace, "discord", DISCORD_LEGACY, "P001")
     compute_features(workspace)
-    length, n_obs = _feature(workspace, "comm_message_length")
+    length, n_obs = feature_value(workspace, "comm_message_length")
     assert length is not None
     # 29 messages of the larger channel and 1 of the smaller one hold only
     # mentions, links or nothing.
@@ -243,7 +240,7 @@ def test_word_lists_null_for_non_english(workspace):
         "comm_positive_rate",
         "comm_negative_rate",
     ):
-        assert _feature(workspace, name) == (None, n_obs), name
+        assert feature_value(workspace, name) == (None, n_obs), name
 
 
 def test_style_across_platforms(workspace, tmp_path):
@@ -253,7 +250,7 @@ def test_style_across_platforms(workspace, tmp_path):
     import_path(workspace, "linkedin", LINKEDIN / "b" / "Shares.csv", "P001")
     compute_features(workspace)
     # 13 shares, 2 of them without commentary, join the 20 Discord messages.
-    assert _feature(workspace, "comm_message_length")[1] == 31
+    assert feature_value(workspace, "comm_message_length")[1] == 31
 
 
 # --------------------------------------------------------------- privacy scan

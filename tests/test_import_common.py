@@ -10,18 +10,11 @@ import zipfile
 import pytest
 from conftest import REAL
 
-from twinme_lab import participants
 from twinme_lab.errors import InputError, NotFoundError, UsageError
 from twinme_lab.imports import ImportSummary, decode_text, discover, import_path
 
 ACCOUNT_A = REAL / "spotify_account" / "a"
 MUSIC_A = ACCOUNT_A / "StreamingHistory_music_0.json"
-
-
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
 
 
 def test_decode_strips_utf8_bom():

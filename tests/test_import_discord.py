@@ -10,11 +10,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL
+from conftest import DATA, REAL, feature_value, kinds_of, query
 
 from twinme_lab import participants
 from twinme_lab.errors import InputError, UsageError
-from twinme_lab.features import compute_features, features_table
+from twinme_lab.features import compute_features
 from twinme_lab.imports import import_path
 from twinme_lab.workspace import init_workspace
 
@@ -23,28 +23,6 @@ LEGACY_SMALL = LEGACY / "Messages" / "477126103555899405"
 LEGACY_LARGE = LEGACY / "Messages" / "487633937825398784"
 CURRENT = DATA / "constructed" / "discord_package_current"
 MENTION = re.compile(r"<@!?[0-9]+>")
-
-
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
-
-
-def _query(ws, sql, params=None):
-    with ws.connect() as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def _kinds(summary) -> dict:
-    return {k: (v.added, v.skipped) for k, v in summary.kinds.items()}
-
-
-def _feature(ws, name, participant="P001"):
-    table = features_table(ws, participant)
-    row = table[table.feature == name].iloc[0]
-    value = None if row.value != row.value else float(row.value)
-    return value, int(row.n_obs)
 
 
 def _csv_rows(folder: Path) -> list[dict]:
@@ -60,14 +38,14 @@ def test_legacy_package_counts(ws, expected_counts):
     large = expected_counts[
         "discord_package/a/Messages/487633937825398784/messages.csv"
     ]["records"]
-    assert _kinds(summary) == {"channel": (2, 0), "message": (small + large, 0)}
+    assert kinds_of(summary) == {"channel": (2, 0), "message": (small + large, 0)}
     # index.json (names of DM partners) is not read.
     assert summary.ignored_files == 1
 
 
 def test_legacy_channel_kind_and_guild(ws):
     import_path(ws, "discord", LEGACY, "P001")
-    channels = _query(
+    channels = query(
         ws,
         "SELECT channel_id, channel_kind, guild_id, partner_key FROM "
         "discord_channels ORDER BY channel_id",
@@ -81,7 +59,7 @@ def test_legacy_channel_kind_and_guild(ws):
 def test_legacy_message_fields(ws):
     import_path(ws, "discord", LEGACY, "P001")
     rows = _csv_rows(LEGACY_LARGE)
-    stored = _query(
+    stored = query(
         ws,
         "SELECT count(*), count(*) FILTER (WHERE chars = 0), sum(attachments), "
         "count(*) FILTER (WHERE mentions > 0), count(body) FROM written_items "
@@ -100,7 +78,7 @@ def test_legacy_message_fields(ws):
 def test_legacy_timestamps_utc_with_fraction(ws):
     import_path(ws, "discord", LEGACY_SMALL, "P001")
     first = _csv_rows(LEGACY_SMALL)[0]
-    row = _query(
+    row = query(
         ws,
         "SELECT strftime(written_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S.%f'), "
         "time_precision FROM written_items WHERE item_id = ?",
@@ -119,8 +97,8 @@ def test_timestamp_without_fraction(ws, tmp_path):
     )
     (folder / "messages.csv").write_bytes(text)
     summary = import_path(ws, "discord", tmp_path, "P001")
-    assert _kinds(summary)["message"] == (21, 0)
-    row = _query(
+    assert kinds_of(summary)["message"] == (21, 0)
+    row = query(
         ws,
         "SELECT time_precision FROM written_items WHERE item_id = '539564584533753867'",
     )[0]
@@ -129,8 +107,8 @@ def test_timestamp_without_fraction(ws, tmp_path):
 
 def test_current_layout(ws):
     summary = import_path(ws, "discord", CURRENT, "P001")
-    assert _kinds(summary) == {"channel": (4, 0), "message": (8, 0)}
-    channels = _query(
+    assert kinds_of(summary) == {"channel": (4, 0), "message": (8, 0)}
+    channels = query(
         ws,
         "SELECT channel_id, channel_kind, guild_id, partner_key IS NOT NULL, "
         "recipient_count FROM discord_channels ORDER BY channel_id",
@@ -147,7 +125,7 @@ def test_current_layout_message_counts(ws):
     import_path(ws, "discord", CURRENT, "P001")
     rows = dict(
         (item, rest)
-        for item, *rest in _query(
+        for item, *rest in query(
             ws,
             "SELECT item_id, words, questions, exclamations, emoji, first_singular, "
             "first_plural, mentions, attachments, time_precision FROM written_items",
@@ -164,7 +142,7 @@ def test_current_layout_message_counts(ws):
 def test_lowercase_messages_folder(ws, tmp_path):
     shutil.copytree(CURRENT / "Messages", tmp_path / "package" / "messages")
     summary = import_path(ws, "discord", tmp_path / "package", "P001")
-    assert _kinds(summary) == {"channel": (4, 0), "message": (8, 0)}
+    assert kinds_of(summary) == {"channel": (4, 0), "message": (8, 0)}
 
 
 def test_package_zip(ws, tmp_path):
@@ -175,18 +153,18 @@ def test_package_zip(ws, tmp_path):
                 zf.write(path, path.relative_to(LEGACY).as_posix())
         zf.writestr("Account/user.json", json.dumps({"id": "1"}))
     summary = import_path(ws, "discord", archive, "P001")
-    assert _kinds(summary) == {"channel": (2, 0), "message": (321, 0)}
+    assert kinds_of(summary) == {"channel": (2, 0), "message": (321, 0)}
     assert summary.ignored_files == 2
 
 
 def test_reimport_and_overlap(ws):
     first = import_path(ws, "discord", LEGACY_SMALL, "P001")
-    assert _kinds(first) == {"channel": (1, 0), "message": (21, 0)}
+    assert kinds_of(first) == {"channel": (1, 0), "message": (21, 0)}
     whole = import_path(ws, "discord", LEGACY, "P001")
-    assert _kinds(whole) == {"channel": (1, 1), "message": (300, 21)}
+    assert kinds_of(whole) == {"channel": (1, 1), "message": (300, 21)}
     again = import_path(ws, "discord", LEGACY, "P001")
     assert again.added == 0
-    assert _query(ws, "SELECT count(*) FROM written_items")[0][0] == 321
+    assert query(ws, "SELECT count(*) FROM written_items")[0][0] == 321
 
 
 def test_single_file_outside_channel_folder(ws, tmp_path):
@@ -229,8 +207,8 @@ def test_malformed_file_adds_nothing(ws, tmp_path, name, content, problem):
         import_path(ws, "discord", tmp_path / "package", "P001")
     assert problem in str(error.value)
     assert name in str(error.value)
-    assert _query(ws, "SELECT count(*) FROM written_items")[0][0] == 0
-    assert _query(ws, "SELECT count(*) FROM discord_channels")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM written_items")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM discord_channels")[0][0] == 0
 
 
 def test_unencrypted_workspace_rejected(tmp_path):
@@ -242,7 +220,7 @@ def test_unencrypted_workspace_rejected(tmp_path):
 
 def test_keep_text_replaces_mentions(ws):
     import_path(ws, "discord", CURRENT, "P001", keep_text=True)
-    bodies = dict(_query(ws, "SELECT item_id, body FROM written_items"))
+    bodies = dict(query(ws, "SELECT item_id, body FROM written_items"))
     assert bodies["1190000000000000102"] == "I finished it!"
     assert bodies["1190000000000000301"] == "Line one\nline two"
     mention = bodies["1190000000000000201"]
@@ -259,16 +237,18 @@ def test_features_legacy(workspace):
     night = sum(1 for r in rows if int(r["Timestamp"][11:13]) < 6)
     mentioned = sum(1 for r in rows if MENTION.search(r["Contents"]))
 
-    value, n_obs = _feature(workspace, "discord_messages_per_active_day")
+    value, n_obs = feature_value(workspace, "discord_messages_per_active_day")
     assert value == pytest.approx(321 / len(days))
     assert n_obs == 321
-    assert _feature(workspace, "discord_dm_share") == (0.0, 321)
-    assert _feature(workspace, "discord_distinct_servers") == (1.0, 321)
-    assert _feature(workspace, "discord_distinct_partners") == (0.0, 321)
-    assert _feature(workspace, "discord_mention_rate")[0] == pytest.approx(
+    assert feature_value(workspace, "discord_dm_share") == (0.0, 321)
+    assert feature_value(workspace, "discord_distinct_servers") == (1.0, 321)
+    assert feature_value(workspace, "discord_distinct_partners") == (0.0, 321)
+    assert feature_value(workspace, "discord_mention_rate")[0] == pytest.approx(
         mentioned / 321
     )
-    assert _feature(workspace, "discord_night_share")[0] == pytest.approx(night / 321)
+    assert feature_value(workspace, "discord_night_share")[0] == pytest.approx(
+        night / 321
+    )
 
 
 def test_features_both_layouts(workspace):
@@ -277,21 +257,21 @@ def test_features_both_layouts(workspace):
     import_path(workspace, "discord", CURRENT, "P001")
     compute_features(workspace)
     # 5 of the 8 constructed messages are in a DM or group DM, none of the 321.
-    assert _feature(workspace, "discord_dm_share") == (pytest.approx(5 / 329), 329)
-    assert _feature(workspace, "discord_distinct_partners") == (1.0, 329)
-    assert _feature(workspace, "discord_distinct_servers") == (2.0, 329)
+    assert feature_value(workspace, "discord_dm_share") == (pytest.approx(5 / 329), 329)
+    assert feature_value(workspace, "discord_distinct_partners") == (1.0, 329)
+    assert feature_value(workspace, "discord_distinct_servers") == (2.0, 329)
 
 
 def test_features_null_below_minimum(workspace):
     participants.add(workspace, "P001", timezone_name="Europe/Berlin")
     import_path(workspace, "discord", CURRENT, "P001")
     compute_features(workspace)
-    assert _feature(workspace, "discord_messages_per_active_day") == (None, 8)
-    assert _feature(workspace, "discord_dm_share") == (None, 8)
-    assert _feature(workspace, "discord_night_share") == (None, 8)
+    assert feature_value(workspace, "discord_messages_per_active_day") == (None, 8)
+    assert feature_value(workspace, "discord_dm_share") == (None, 8)
+    assert feature_value(workspace, "discord_night_share") == (None, 8)
     # Counts of partners and servers need one message only.
-    assert _feature(workspace, "discord_distinct_partners") == (1.0, 8)
-    assert _feature(workspace, "discord_distinct_servers") == (1.0, 8)
+    assert feature_value(workspace, "discord_distinct_partners") == (1.0, 8)
+    assert feature_value(workspace, "discord_distinct_servers") == (1.0, 8)
 
 
 def test_legacy_dm_and_group_types(ws, tmp_path):
@@ -319,8 +299,8 @@ def test_legacy_dm_and_group_types(ws, tmp_path):
         (folder / "messages.csv").write_bytes(messages)
     summary = import_path(ws, "discord", tmp_path, "P001")
     # The same 21 message ids in both folders are stored once.
-    assert _kinds(summary) == {"channel": (2, 0), "message": (21, 21)}
-    channels = _query(
+    assert kinds_of(summary) == {"channel": (2, 0), "message": (21, 21)}
+    channels = query(
         ws,
         "SELECT channel_kind, partner_key IS NOT NULL, recipient_count "
         "FROM discord_channels ORDER BY channel_id",
@@ -348,6 +328,6 @@ def test_dm_partner_key_order_independent(ws, tmp_path):
         )
         (folder / "messages.json").write_text("[]")
         import_path(ws, "discord", tmp_path / f"export{number}", "P001")
-    keys = _query(ws, "SELECT DISTINCT partner_key FROM discord_channels")
+    keys = query(ws, "SELECT DISTINCT partner_key FROM discord_channels")
     assert len(keys) == 1
     assert "111111111111111111" not in keys[0][0]

@@ -11,11 +11,10 @@ import zipfile
 from datetime import datetime
 
 import pytest
-from conftest import REAL
+from conftest import REAL, feature_value, kinds_of, query
 
-from twinme_lab import participants
 from twinme_lab.errors import InputError
-from twinme_lab.features import compute_features, features_table
+from twinme_lab.features import compute_features
 from twinme_lab.imports import import_path
 
 EXPORT_A = REAL / "linkedin_export" / "a"
@@ -37,28 +36,6 @@ FILE_KINDS = {
 }
 
 
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
-
-
-def _query(ws, sql, params=None):
-    with ws.connect() as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def _kinds(summary) -> dict:
-    return {k: (v.added, v.skipped) for k, v in summary.kinds.items()}
-
-
-def _feature(ws, name, participant="P001"):
-    table = features_table(ws, participant)
-    row = table[table.feature == name].iloc[0]
-    value = None if row.value != row.value else float(row.value)
-    return value, int(row.n_obs)
-
-
 def _dict_rows(path, skip_lines=0) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")[skip_lines:]
@@ -73,7 +50,7 @@ def test_sample_counts_match_expected(ws, expected_counts, export):
     for path in folder.iterdir():
         entry = expected_counts[f"linkedin_export/{export}/{path.name}"]
         expected[FILE_KINDS[path.name]] = (entry["records"], 0)
-    assert _kinds(summary) == expected
+    assert kinds_of(summary) == expected
     assert summary.ignored_files == 0
 
 
@@ -99,7 +76,7 @@ def test_connections_preamble_and_keys(ws):
     import_path(ws, "linkedin", EXPORT_A / "Connections.csv", "P001")
     rows = _dict_rows(EXPORT_A / "Connections.csv", skip_lines=3)
     assert len(rows) == 300
-    stored = _query(
+    stored = query(
         ws,
         "SELECT count(*), count(DISTINCT contact_key), min(connected_on), "
         "max(connected_on) FROM linkedin_connections",
@@ -130,14 +107,14 @@ def test_connections_2018_columns(ws, tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     summary = import_path(ws, "linkedin", path, "P001")
-    assert _kinds(summary) == {"connection": (300, 0)}
+    assert kinds_of(summary) == {"connection": (300, 0)}
 
 
 def test_pseudonyms_stable_across_files(ws):
     import_path(ws, "linkedin", EXPORT_B, "P001")
     # Both the connection and the accepted invitation name the same person by
     # profile URL, so their pseudonyms meet.
-    shared = _query(
+    shared = query(
         ws,
         "SELECT count(DISTINCT c.contact_key) FROM linkedin_connections c "
         "JOIN linkedin_invitations i USING (participant_id, contact_key)",
@@ -160,8 +137,8 @@ def test_comments_multiline_recovered(ws):
     summary = import_path(
         ws, "linkedin", EXPORT_B / "Comments.csv", "P001", keep_text=True
     )
-    assert _kinds(summary) == {"comment": (44, 0)}
-    body = _query(
+    assert kinds_of(summary) == {"comment": (44, 0)}
+    body = query(
         ws,
         "SELECT body FROM written_items WHERE kind = 'comment' AND written_at = "
         "CAST('2023-12-10 09:53:09+00' AS TIMESTAMPTZ)",
@@ -171,7 +148,7 @@ def test_comments_multiline_recovered(ws):
     assert lines[1] == "EST (pariatur pariatur)"
     assert lines[2].startswith("[email:")
     assert "example.com" not in body
-    quoted = _query(
+    quoted = query(
         ws,
         "SELECT body FROM written_items WHERE kind = 'comment' AND written_at = "
         "CAST('2024-01-15 20:57:34+00' AS TIMESTAMPTZ)",
@@ -184,7 +161,7 @@ def test_comments_multiline_recovered(ws):
 
 def test_comment_with_blank_continuation(ws):
     import_path(ws, "linkedin", EXPORT_B / "Comments.csv", "P001", keep_text=True)
-    body = _query(
+    body = query(
         ws,
         "SELECT body FROM written_items WHERE kind = 'comment' AND written_at = "
         "CAST('2023-06-21 08:49:40+00' AS TIMESTAMPTZ)",
@@ -200,7 +177,7 @@ def test_comments_orphan_line_rejected(ws, tmp_path):
     )
     with pytest.raises(InputError, match="line 2"):
         import_path(ws, "linkedin", path, "P001")
-    assert _query(ws, "SELECT count(*) FROM written_items")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM written_items")[0][0] == 0
 
 
 def test_comments_unclosed_quote_rejected(ws, tmp_path):
@@ -217,7 +194,7 @@ def test_comments_unclosed_quote_rejected(ws, tmp_path):
 def test_shares_multiline_and_empty(ws):
     import_path(ws, "linkedin", EXPORT_B / "Shares.csv", "P001", keep_text=True)
     rows = _dict_rows(EXPORT_B / "Shares.csv")
-    bodies = _query(
+    bodies = query(
         ws, "SELECT body FROM written_items WHERE kind = 'share' ORDER BY written_at"
     )
     assert len(bodies) == 13
@@ -241,16 +218,16 @@ def test_shares_utf16_tabs_variant(ws, tmp_path):
     assert path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
 
     summary = import_path(ws, "linkedin", path, "P001")
-    assert _kinds(summary) == {"share": (13, 0)}
+    assert kinds_of(summary) == {"share": (13, 0)}
     original = import_path(ws, "linkedin", EXPORT_B / "Shares.csv", "P001")
-    assert _kinds(original) == {"share": (0, 13)}
+    assert kinds_of(original) == {"share": (0, 13)}
 
 
 def test_messages_own_and_others(ws):
     import_path(ws, "linkedin", EXPORT_B, "P001")
     rows = _dict_rows(EXPORT_B / "messages.csv")
     own = sum(1 for r in rows if r["SENDER PROFILE URL"] == OWN_URL_B)
-    stored = _query(
+    stored = query(
         ws,
         "SELECT is_own, count(*), count(chars), count(author_key), count(body) "
         "FROM written_items WHERE kind = 'message' GROUP BY is_own ORDER BY is_own",
@@ -270,7 +247,7 @@ def test_messages_own_and_others(ws):
 def test_messages_capitalised_name(ws, tmp_path):
     shutil.copy(EXPORT_B / "messages.csv", tmp_path / "Messages.csv")
     summary = import_path(ws, "linkedin", tmp_path / "Messages.csv", "P001")
-    assert _kinds(summary) == {"message": (300, 0)}
+    assert kinds_of(summary) == {"message": (300, 0)}
 
 
 def test_messages_older_header(ws, tmp_path):
@@ -283,8 +260,8 @@ def test_messages_older_header(ws, tmp_path):
         "INBOX\n"
     )
     summary = import_path(ws, "linkedin", path, "P001")
-    assert _kinds(summary) == {"message": (2, 0)}
-    rows = _query(
+    assert kinds_of(summary) == {"message": (2, 0)}
+    rows = query(
         ws,
         "SELECT is_own, words, questions, exclamations, first_singular, "
         "author_key IS NOT NULL FROM written_items ORDER BY written_at",
@@ -293,7 +270,7 @@ def test_messages_older_header(ws, tmp_path):
         (False, None, None, None, None, True),
         (True, 3, 0, 1, 1, False),
     ]
-    conversations = _query(
+    conversations = query(
         ws, "SELECT count(DISTINCT conversation_key) FROM written_items"
     )[0][0]
     assert conversations == 1
@@ -348,18 +325,18 @@ def test_malformed_file_adds_nothing(ws, tmp_path, name, content, problem):
         "linkedin_skills",
         "imports",
     ):
-        assert _query(ws, f"SELECT count(*) FROM {table}")[0][0] == 0
+        assert query(ws, f"SELECT count(*) FROM {table}")[0][0] == 0
 
 
 def test_profile_keeps_industry_only(ws):
     import_path(ws, "linkedin", EXPORT_A, "P001")
     row = _dict_rows(EXPORT_A / "Profile.csv")[0]
-    assert _query(ws, "SELECT industry FROM linkedin_profile") == [(row["Industry"],)]
+    assert query(ws, "SELECT industry FROM linkedin_profile") == [(row["Industry"],)]
 
 
 def test_career_dates_precision(ws):
     import_path(ws, "linkedin", EXPORT_A, "P001")
-    education = _query(
+    education = query(
         ws,
         "SELECT started_on, started_precision, finished_on FROM linkedin_education "
         "ORDER BY started_on",
@@ -368,7 +345,7 @@ def test_career_dates_precision(ws):
         ("2015-01-01", "year", datetime(2020, 1, 1).date()),
         ("2021-11-01", "month", None),
     ]
-    current = _query(
+    current = query(
         ws, "SELECT company FROM linkedin_positions WHERE finished_on IS NULL"
     )
     assert current == [("Hmto - همتو",)]
@@ -379,14 +356,14 @@ def test_features_network_and_career(ws):
     compute_features(ws)
     rows = _dict_rows(EXPORT_A / "Connections.csv", skip_lines=3)
     years = [datetime.strptime(r["Connected On"], "%d %b %Y").year for r in rows]
-    assert _feature(ws, "linkedin_connections") == (300.0, 300)
-    value, n_obs = _feature(ws, "linkedin_connections_per_year")
+    assert feature_value(ws, "linkedin_connections") == (300.0, 300)
+    value, n_obs = feature_value(ws, "linkedin_connections_per_year")
     assert value == pytest.approx(300 / (max(years) - min(years) + 1))
-    assert _feature(ws, "linkedin_career_moves") == (3.0, 4)
-    assert _feature(ws, "linkedin_skills") == (27.0, 27)
+    assert feature_value(ws, "linkedin_career_moves") == (3.0, 4)
+    assert feature_value(ws, "linkedin_skills") == (27.0, 27)
     # Export a has no Shares, Comments or Reactions file: unknown, not zero.
-    assert _feature(ws, "linkedin_posts_per_month") == (None, 0)
-    assert _feature(ws, "linkedin_reactions_per_month") == (None, 0)
+    assert feature_value(ws, "linkedin_posts_per_month") == (None, 0)
+    assert feature_value(ws, "linkedin_reactions_per_month") == (None, 0)
 
 
 def test_features_activity_per_month(ws):
@@ -406,12 +383,15 @@ def test_features_activity_per_month(ws):
     every = sorted(dates + comment_dates)
     first, last = datetime.fromisoformat(every[0]), datetime.fromisoformat(every[-1])
     months = (last.year - first.year) * 12 + last.month - first.month + 1
-    assert _feature(ws, "linkedin_posts_per_month") == (pytest.approx(13 / months), 71)
-    assert _feature(ws, "linkedin_comments_per_month") == (
+    assert feature_value(ws, "linkedin_posts_per_month") == (
+        pytest.approx(13 / months),
+        71,
+    )
+    assert feature_value(ws, "linkedin_comments_per_month") == (
         pytest.approx(44 / months),
         71,
     )
-    assert _feature(ws, "linkedin_reactions_per_month") == (
+    assert feature_value(ws, "linkedin_reactions_per_month") == (
         pytest.approx(14 / months),
         71,
     )
@@ -434,13 +414,13 @@ def test_response_latency_by_hand(ws):
         for (before, before_own), (after, after_own) in pairs:
             if after_own and not before_own:
                 gaps.append((after - before).total_seconds() / 60)
-    value, n_obs = _feature(ws, "comm_response_latency")
+    value, n_obs = feature_value(ws, "comm_response_latency")
     assert n_obs == len(gaps)
     assert value == pytest.approx(statistics.median(gaps))
 
 
 def _import_audits(ws) -> list[dict]:
-    rows = _query(
+    rows = query(
         ws,
         "SELECT counts FROM audit_log WHERE kind = 'import.linkedin' ORDER BY audit_id",
     )
@@ -453,7 +433,7 @@ def test_keep_text_recorded_in_audit(ws):
     first, second = _import_audits(ws)
     assert "keep_text" not in first
     assert second["keep_text"] is True
-    kept = _query(
+    kept = query(
         ws, "SELECT kind, count(body) FROM written_items GROUP BY kind ORDER BY kind"
     )
     assert kept == [("comment", 44), ("share", 0)]

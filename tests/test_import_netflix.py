@@ -10,9 +10,8 @@ from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import REAL
+from conftest import REAL, query
 
-from twinme_lab import participants
 from twinme_lab.cli import main as cli_main
 from twinme_lab.errors import InputError, UsageError
 from twinme_lab.imports import import_path
@@ -29,19 +28,8 @@ ACTIVITY_A = REAL / ACTIVITY_FILES[0]
 HISTORY_A = REAL / HISTORY_FILES[0]
 
 
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
-
-
-def _query(ws, sql, params=None):
-    with ws.connect() as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def _event_count(ws) -> int:
-    return _query(ws, "SELECT count(*) FROM viewing_events")[0][0]
+    return query(ws, "SELECT count(*) FROM viewing_events")[0][0]
 
 
 def _read_rows(path) -> list[dict]:
@@ -64,7 +52,7 @@ def test_activity_counts_match_expected(ws, expected_counts, relative):
     supplemental = expected["supplemental_rows"]
     assert summary.kinds["supplemental"].added == supplemental
     assert summary.kinds["viewing"].added == expected["records"] - supplemental
-    stored = _query(
+    stored = query(
         ws,
         "SELECT count(*), count(*) FILTER (WHERE is_supplemental) FROM viewing_events",
     )[0]
@@ -77,7 +65,7 @@ def test_history_counts_match_expected(ws, expected_counts, relative):
     summary = import_path(ws, "netflix", REAL / relative, "P001")
     assert summary.kinds["viewing"].added == expected["records"]
     assert _event_count(ws) == expected["records"]
-    nulls = _query(
+    nulls = query(
         ws,
         "SELECT count(*) FROM viewing_events WHERE started_at IS NOT NULL "
         "OR duration_s IS NOT NULL OR time_precision <> 'day'",
@@ -88,14 +76,14 @@ def test_history_counts_match_expected(ws, expected_counts, relative):
 def test_supplemental_types_of_sample_b(ws):
     import_path(ws, "netflix", REAL / ACTIVITY_FILES[1], "P001")
     types = dict(
-        _query(
+        query(
             ws,
             "SELECT supplemental_type, count(*) FROM viewing_events "
             "WHERE is_supplemental GROUP BY 1",
         )
     )
     assert types == {"TRAILER": 74, "HOOK": 57, "TEASER_TRAILER": 10, "RECAP": 1}
-    episodes = _query(
+    episodes = query(
         ws, "SELECT count(*) FROM viewing_events WHERE is_supplemental AND is_episode"
     )
     assert episodes[0][0] == 0
@@ -103,7 +91,7 @@ def test_supplemental_types_of_sample_b(ws):
 
 def test_activity_row_fields(ws):
     import_path(ws, "netflix", ACTIVITY_A, "P001")
-    row = _query(
+    row = query(
         ws,
         "SELECT started_at, watched_on, duration_s, series_title, season, "
         "episode_title, is_episode FROM viewing_events WHERE title = ?",
@@ -175,7 +163,7 @@ def test_chosen_profile_rows_only(ws, tmp_path):
     summary = import_path(ws, "netflix", target, "P001", profile="Kid")
     assert summary.added == counts["Kid"]
     kid_titles = Counter(r["Title"] for r in rows if r["Profile Name"] == "Kid")
-    stored = Counter(t for (t,) in _query(ws, "SELECT title FROM viewing_events"))
+    stored = Counter(t for (t,) in query(ws, "SELECT title FROM viewing_events"))
     assert stored == kid_titles
 
 
@@ -224,7 +212,7 @@ def _history(tmp_path, dates: list[str]):
 
 def test_sample_dates_are_month_first(ws):
     import_path(ws, "netflix", HISTORY_A, "P001")
-    row = _query(
+    row = query(
         ws,
         "SELECT watched_on FROM viewing_events WHERE title = ?",
         ["Gilmore Girls: Season 1: Pilot"],
@@ -244,7 +232,7 @@ def test_sample_dates_are_month_first(ws):
 def test_date_order_detected(ws, tmp_path, dates, expected):
     import_path(ws, "netflix", _history(tmp_path, dates), "P001")
     stored = [
-        d for (d,) in _query(ws, "SELECT watched_on FROM viewing_events ORDER BY title")
+        d for (d,) in query(ws, "SELECT watched_on FROM viewing_events ORDER BY title")
     ]
     assert stored == expected
 
@@ -265,7 +253,7 @@ def test_ambiguous_dates_rejected(ws, tmp_path):
 def test_date_order_option(ws, tmp_path, order, expected):
     target = _history(tmp_path, ["2/5/19", "3/4/19"])
     import_path(ws, "netflix", target, "P001", date_order=order)
-    stored = _query(ws, "SELECT watched_on FROM viewing_events ORDER BY title")
+    stored = query(ws, "SELECT watched_on FROM viewing_events ORDER BY title")
     assert stored[0] == (expected,)
 
 
@@ -369,5 +357,5 @@ def test_zip_with_both_files(ws, tmp_path):
     summary = import_path(ws, "netflix", archive, "P001")
     assert summary.kinds["viewing"].added == 299 + 300
     assert summary.kinds["supplemental"].added == 1
-    names = _query(ws, "SELECT file_name FROM imports ORDER BY 1")
+    names = query(ws, "SELECT file_name FROM imports ORDER BY 1")
     assert names == [("NetflixViewingHistory.csv",), ("ViewingActivity.csv",)]

@@ -10,9 +10,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from conftest import REAL
+from conftest import REAL, query
 
-from twinme_lab import participants
 from twinme_lab.cli import main as cli_main
 from twinme_lab.errors import InputError
 from twinme_lab.imports import import_path
@@ -46,19 +45,8 @@ LIBRARY_TYPES = {
 }
 
 
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
-
-
-def _query(ws, sql, params=None):
-    with ws.connect() as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def _event_count(ws) -> int:
-    return _query(ws, "SELECT count(*) FROM listening_events")[0][0]
+    return query(ws, "SELECT count(*) FROM listening_events")[0][0]
 
 
 @pytest.mark.parametrize("relative", PLAY_FILES)
@@ -67,7 +55,7 @@ def test_sample_counts_match_expected(ws, expected_counts, relative):
     summary = import_path(ws, "spotify", REAL / relative, "P001")
     assert summary.added == expected["records"]
     assert summary.skipped == 0
-    rows = _query(
+    rows = query(
         ws,
         "SELECT count(*), count(*) FILTER (WHERE ms_played = 0), "
         "count(*) FILTER (WHERE kind = 'podcast'), "
@@ -82,9 +70,7 @@ def test_sample_counts_match_expected(ws, expected_counts, relative):
 def test_library_sections_match_expected(ws, expected_counts):
     sections = expected_counts["spotify_account/a/YourLibrary.json"]["sections"]
     summary = import_path(ws, "spotify", LIBRARY_A, "P001")
-    stored = dict(
-        _query(ws, "SELECT item_type, count(*) FROM library_items GROUP BY 1")
-    )
+    stored = dict(query(ws, "SELECT item_type, count(*) FROM library_items GROUP BY 1"))
     for section, item_type in LIBRARY_TYPES.items():
         assert stored.get(item_type, 0) == sections[section], section
     assert summary.kinds["library"].added == sum(sections[s] for s in LIBRARY_TYPES)
@@ -92,7 +78,7 @@ def test_library_sections_match_expected(ws, expected_counts):
 
 def test_account_times_are_utc_minutes(ws):
     import_path(ws, "spotify", MUSIC_A, "P001")
-    first = _query(
+    first = query(
         ws,
         "SELECT ended_at, time_precision, skipped, artist_name, track_name "
         "FROM listening_events WHERE track_name = 'Go Outside'",
@@ -110,7 +96,7 @@ def test_account_times_are_utc_minutes(ws):
 
 def test_account_skipped_is_null(ws):
     import_path(ws, "spotify", REAL / "spotify_account" / "a", "P001")
-    assert _query(ws, "SELECT count(skipped) FROM listening_events")[0][0] == 0
+    assert query(ws, "SELECT count(skipped) FROM listening_events")[0][0] == 0
 
 
 def test_extended_skipped_and_times(ws):
@@ -118,14 +104,14 @@ def test_extended_skipped_and_times(ws):
     import_path(ws, "spotify", EXTENDED_A, "P001")
     counts = Counter(r["skipped"] for r in records)
     stored = dict(
-        _query(ws, "SELECT skipped, count(*) FROM listening_events GROUP BY 1")
+        query(ws, "SELECT skipped, count(*) FROM listening_events GROUP BY 1")
     )
     assert stored.get(True, 0) == counts[True]
     assert stored.get(False, 0) == counts[False]
     assert stored.get(None, 0) == counts[None]
     first = records[0]
     ended = datetime.strptime(first["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    row = _query(
+    row = query(
         ws,
         "SELECT count(*) FROM listening_events WHERE ended_at = ? "
         "AND time_precision = 'second' AND ms_played = ?",
@@ -136,7 +122,7 @@ def test_extended_skipped_and_times(ws):
 
 def test_podcast_row_keeps_show_name(ws):
     import_path(ws, "spotify", EXTENDED_A, "P001")
-    shows = _query(
+    shows = query(
         ws,
         "SELECT DISTINCT show_name FROM listening_events WHERE kind = 'podcast'",
     )
@@ -207,7 +193,7 @@ def test_identical_records_in_file_kept(ws, tmp_path):
     target.write_text(json.dumps([record, record, other, record], indent=2))
     summary = import_path(ws, "spotify", target, "P001")
     assert summary.added == 4
-    ordinals = _query(
+    ordinals = query(
         ws,
         "SELECT record_ordinal FROM listening_events WHERE ms_played = 1200 ORDER BY 1",
     )
@@ -233,7 +219,7 @@ def _assert_rejected(ws, path, name):
         import_path(ws, "spotify", path, "P001")
     assert name in str(caught.value)
     assert _event_count(ws) == 0
-    assert _query(ws, "SELECT count(*) FROM imports")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM imports")[0][0] == 0
     return str(caught.value)
 
 
@@ -436,7 +422,7 @@ def test_endsong_format(ws, tmp_path):
     target.write_text(json.dumps(records, indent=2))
     summary = import_path(ws, "spotify", target, "P001")
     assert summary.kinds["music"].added == 3
-    rows = _query(
+    rows = query(
         ws,
         "SELECT ended_at, skipped FROM listening_events ORDER BY ended_at",
     )

@@ -8,11 +8,11 @@ import shutil
 import zipfile
 
 import pytest
-from conftest import REAL
+from conftest import REAL, feature_value, kinds_of, query
 
 from twinme_lab import participants
 from twinme_lab.errors import InputError
-from twinme_lab.features import compute_features, features_table
+from twinme_lab.features import compute_features
 from twinme_lab.imports import import_path
 
 TAKEOUT_A = REAL / "youtube_takeout" / "a"
@@ -35,28 +35,6 @@ AD_ROW = {
 }
 
 
-@pytest.fixture
-def ws(workspace):
-    participants.add(workspace, "P001")
-    return workspace
-
-
-def _query(ws, sql, params=None):
-    with ws.connect() as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def _kinds(summary) -> dict:
-    return {k: (v.added, v.skipped) for k, v in summary.kinds.items()}
-
-
-def _feature(ws, name, participant="P001"):
-    table = features_table(ws, participant)
-    row = table[table.feature == name].iloc[0]
-    value = None if row.value != row.value else float(row.value)
-    return value, int(row.n_obs)
-
-
 def test_sample_counts_match_expected(ws, expected_counts):
     for relative, path in (
         (
@@ -77,14 +55,14 @@ def test_sample_counts_match_expected(ws, expected_counts):
 
 def test_watch_history_a_rows(ws):
     summary = import_path(ws, "youtube", WATCH_A, "P001")
-    assert _kinds(summary) == {"watch": (300, 0)}
-    removed = _query(
+    assert kinds_of(summary) == {"watch": (300, 0)}
+    removed = query(
         ws,
         "SELECT count(*) FROM youtube_events WHERE removed AND video_id IS NULL "
         "AND video_title IS NULL AND channel_id IS NULL",
     )[0][0]
     assert removed == 8
-    no_channel = _query(
+    no_channel = query(
         ws,
         "SELECT count(*) FROM youtube_events WHERE NOT removed AND channel_id IS NULL",
     )[0][0]
@@ -94,7 +72,7 @@ def test_watch_history_a_rows(ws):
 def test_title_url_escapes_decoded(ws):
     import_path(ws, "youtube", WATCH_A, "P001")
     first = json.loads(WATCH_A.read_text())[0]
-    row = _query(
+    row = query(
         ws,
         "SELECT video_id, video_title, channel_id, channel_name FROM youtube_events "
         "WHERE occurred_at = CAST(? AS TIMESTAMPTZ)",
@@ -108,14 +86,14 @@ def test_title_url_escapes_decoded(ws):
 
 def test_music_header_and_visits(ws):
     summary = import_path(ws, "youtube", WATCH_B, "P001")
-    assert _kinds(summary) == {"watch": (290, 0), "visit": (10, 0)}
+    assert kinds_of(summary) == {"watch": (290, 0), "visit": (10, 0)}
     rows = json.loads(WATCH_B.read_text())
     music_watches = sum(
         1
         for r in rows
         if r["header"] == "YouTube Music" and r["title"].startswith("Watched")
     )
-    stored = _query(
+    stored = query(
         ws,
         "SELECT count(*) FROM youtube_events WHERE kind = 'watch' "
         "AND product = 'YouTube Music'",
@@ -125,14 +103,14 @@ def test_music_header_and_visits(ws):
 
 def test_visit_rows_keep_no_recommendation_notes(ws):
     import_path(ws, "youtube", WATCH_B, "P001")
-    rows = _query(
+    rows = query(
         ws,
         "SELECT channel_name, channel_id, removed FROM youtube_events "
         "WHERE kind = 'visit'",
     )
     assert len(rows) == 10
     assert all(r == (None, None, False) for r in rows)
-    weather = _query(
+    weather = query(
         ws, "SELECT count(*) FROM youtube_events WHERE channel_name LIKE 'Weather%'"
     )[0][0]
     assert weather == 0
@@ -141,7 +119,7 @@ def test_visit_rows_keep_no_recommendation_notes(ws):
 def test_timestamp_precisions(ws):
     import_path(ws, "youtube", WATCH_B, "P001")
     import_path(ws, "youtube", SEARCH_A, "P001")
-    rows = _query(
+    rows = query(
         ws,
         "SELECT kind, strftime(occurred_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S') "
         "FROM youtube_events WHERE time_precision = 'second' ORDER BY kind",
@@ -153,10 +131,10 @@ def test_timestamp_precisions(ws):
 
 def test_search_text_not_stored_by_default(ws):
     summary = import_path(ws, "youtube", SEARCH_A, "P001")
-    assert _kinds(summary) == {"search": (300, 0)}
-    assert _query(ws, "SELECT count(search_query) FROM youtube_events")[0][0] == 0
+    assert kinds_of(summary) == {"search": (300, 0)}
+    assert query(ws, "SELECT count(search_query) FROM youtube_events")[0][0] == 0
     first = json.loads(SEARCH_A.read_text())[0]["title"].removeprefix("Searched for ")
-    hits = _query(
+    hits = query(
         ws,
         "SELECT count(*) FROM youtube_events WHERE video_title = ? OR channel_name = ?",
         [first, first],
@@ -166,7 +144,7 @@ def test_search_text_not_stored_by_default(ws):
 
 def test_search_text_kept_on_request(ws):
     import_path(ws, "youtube", SEARCH_A, "P001", keep_text=True)
-    queries = _query(
+    queries = query(
         ws, "SELECT search_query FROM youtube_events ORDER BY occurred_at DESC"
     )
     expected = sorted(
@@ -183,9 +161,9 @@ def test_ads_kept_apart(ws, tmp_path):
     path = tmp_path / "watch-history.json"
     path.write_text(json.dumps(rows))
     summary = import_path(ws, "youtube", path, "P001")
-    assert _kinds(summary) == {"watch": (5, 0), "ad": (1, 0)}
+    assert kinds_of(summary) == {"watch": (5, 0), "ad": (1, 0)}
     compute_features(ws)
-    watches, n_obs = _feature(ws, "youtube_watches")
+    watches, n_obs = feature_value(ws, "youtube_watches")
     assert watches == 5
     assert n_obs == 5
 
@@ -194,8 +172,8 @@ def test_reimport_adds_nothing(ws):
     import_path(ws, "youtube", TAKEOUT_A, "P001")
     again = import_path(ws, "youtube", TAKEOUT_A, "P001")
     assert again.added == 0
-    assert _kinds(again) == {"watch": (0, 300), "search": (0, 300)}
-    assert _query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 600
+    assert kinds_of(again) == {"watch": (0, 300), "search": (0, 300)}
+    assert query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 600
 
 
 def test_overlapping_export_adds_new_rows(ws, tmp_path):
@@ -205,7 +183,7 @@ def test_overlapping_export_adds_new_rows(ws, tmp_path):
     older.write_text(json.dumps(rows[100:]))
     import_path(ws, "youtube", older, "P001")
     summary = import_path(ws, "youtube", WATCH_A, "P001")
-    assert _kinds(summary) == {"watch": (100, 200)}
+    assert kinds_of(summary) == {"watch": (100, 200)}
 
 
 def test_takeout_zip(ws, tmp_path):
@@ -228,7 +206,7 @@ def test_html_history_rejected(ws, tmp_path):
     message = str(error.value)
     assert "watch-history.html" in message
     assert "JSON" in message
-    assert _query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 0
 
 
 def test_html_saved_as_json_rejected(ws, tmp_path):
@@ -259,8 +237,8 @@ def test_malformed_file_adds_nothing(ws, tmp_path, content, problem):
         import_path(ws, "youtube", tmp_path / "export", "P001")
     assert problem in str(error.value)
     assert "watch-history.json" in str(error.value)
-    assert _query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 0
-    assert _query(ws, "SELECT count(*) FROM imports")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM youtube_events")[0][0] == 0
+    assert query(ws, "SELECT count(*) FROM imports")[0][0] == 0
 
 
 def test_truncated_json_names_file(ws, tmp_path):
@@ -276,21 +254,21 @@ def test_features_from_takeout(workspace):
     compute_features(workspace, ["P001"])
     rows = json.loads(WATCH_A.read_text())
 
-    assert _feature(workspace, "youtube_watches") == (300, 300)
-    assert _feature(workspace, "youtube_watch_hours") == (None, 0)
-    assert _feature(workspace, "youtube_topic_diversity") == (None, 0)
+    assert feature_value(workspace, "youtube_watches") == (300, 300)
+    assert feature_value(workspace, "youtube_watch_hours") == (None, 0)
+    assert feature_value(workspace, "youtube_topic_diversity") == (None, 0)
 
     channels = {r["subtitles"][0]["url"] for r in rows if "subtitles" in r}
-    assert _feature(workspace, "youtube_distinct_channels") == (len(channels), 290)
+    assert feature_value(workspace, "youtube_distinct_channels") == (len(channels), 290)
 
     # Bangkok is UTC+7 all year: night (00:00-05:59 local) is 17:00-22:59 UTC.
     night = sum(1 for r in rows if 17 <= int(r["time"][11:13]) <= 22)
-    value, n_obs = _feature(workspace, "youtube_night_share")
+    value, n_obs = feature_value(workspace, "youtube_night_share")
     assert value == pytest.approx(night / 300)
     assert n_obs == 300
 
-    assert _feature(workspace, "youtube_search_watch_ratio") == (1.0, 600)
-    assert _feature(workspace, "youtube_music_share") == (0.0, 300)
+    assert feature_value(workspace, "youtube_search_watch_ratio") == (1.0, 600)
+    assert feature_value(workspace, "youtube_music_share") == (0.0, 300)
 
 
 def test_channel_entropy_by_hand(ws, tmp_path):
@@ -307,7 +285,7 @@ def test_channel_entropy_by_hand(ws, tmp_path):
     import_path(ws, "youtube", path, "P001")
     compute_features(ws)
     # p = 1/2, 1/3, 1/6: H = 1.0114 nats, divided by ln 3 = 1.0986.
-    value, n_obs = _feature(ws, "youtube_channel_entropy")
+    value, n_obs = feature_value(ws, "youtube_channel_entropy")
     assert value == pytest.approx(1.011404 / 1.098612, abs=1e-5)
     assert n_obs == 6
 
@@ -317,11 +295,11 @@ def test_features_null_below_minimum(ws, tmp_path):
     path.write_text(json.dumps(json.loads(WATCH_A.read_text())[:4]))
     import_path(ws, "youtube", path, "P001")
     compute_features(ws)
-    assert _feature(ws, "youtube_watches") == (4, 4)
-    assert _feature(ws, "youtube_music_share") == (None, 4)
-    assert _feature(ws, "youtube_channel_entropy") == (None, 4)
-    assert _feature(ws, "youtube_search_watch_ratio") == (None, 0)
-    assert _feature(ws, "youtube_night_share") == (None, 4)
+    assert feature_value(ws, "youtube_watches") == (4, 4)
+    assert feature_value(ws, "youtube_music_share") == (None, 4)
+    assert feature_value(ws, "youtube_channel_entropy") == (None, 4)
+    assert feature_value(ws, "youtube_search_watch_ratio") == (None, 0)
+    assert feature_value(ws, "youtube_night_share") == (None, 4)
 
 
 def test_topic_diversity_from_channel_topics(ws, tmp_path):
@@ -349,6 +327,6 @@ def test_topic_diversity_from_channel_topics(ws, tmp_path):
     # Watch-topic pairs: A 2 x music, B 3 x music and 3 x games: 5 music, 3 games.
     p_music, p_games = 5 / 8, 3 / 8
     entropy = -(p_music * math.log(p_music) + p_games * math.log(p_games))
-    value, n_obs = _feature(ws, "youtube_topic_diversity")
+    value, n_obs = feature_value(ws, "youtube_topic_diversity")
     assert value == pytest.approx(entropy / math.log(2))
     assert n_obs == 5
