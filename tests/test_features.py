@@ -405,3 +405,34 @@ def test_play_in_account_and_extended_counts_once(workspace):
     values = values_of(workspace, "P1")
     # The 10:00 account row is the extended play seen twice; the 11:00 one is new.
     assert values["listening_hours"] == (1.0, 2)
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        # Lord Howe leaves daylight saving on 2024-04-07, going back 30 minutes.
+        ("Australia/Lord_Howe", "2024-04-06 12:00:00+00"),
+        ("Asia/Kathmandu", "2024-04-06 12:00:00+00"),
+        # St John's starts daylight saving on 2024-03-10 at 02:00 local time.
+        ("America/St_Johns", "2024-03-10 00:00:00+00"),
+    ],
+)
+def test_night_and_weekend_in_odd_offset_zones(workspace, zone, start):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    participants.add(workspace, "P1", zone)
+    first = datetime.fromisoformat(start)
+    ends = [first + timedelta(minutes=7 * i) for i in range(600)]
+    with workspace.connect() as con:
+        for ended in ends:
+            play(con, "P1", ended.isoformat())
+    compute_features(workspace)
+    values = values_of(workspace, "P1")
+
+    local = [ended.astimezone(ZoneInfo(zone)) for ended in ends]
+    night = sum(1 for moment in local if moment.hour < 6) / len(local)
+    weekend = sum(1 for moment in local if moment.weekday() >= 5) / len(local)
+    assert values["listening_night_share"][0] == pytest.approx(night, abs=1e-12)
+    assert values["listening_weekend_share"][0] == pytest.approx(weekend, abs=1e-12)
+    assert values["listening_night_share"][1] == 600
