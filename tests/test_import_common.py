@@ -8,7 +8,7 @@ import shutil
 import zipfile
 
 import pytest
-from conftest import REAL
+from conftest import REAL, query
 
 from twinme_lab.errors import InputError, NotFoundError, UsageError
 from twinme_lab.imports import ImportSummary, decode_text, discover, import_path
@@ -156,3 +156,14 @@ def test_error_hides_folder_path(ws, tmp_path):
         import_path(ws, "spotify", folder, "P001")
     assert "StreamingHistory_music_0.json" in str(caught.value)
     assert "Realname" not in str(caught.value)
+
+
+def test_damaged_zip_is_named(ws, tmp_path):
+    from twinme_lab.errors import InputError
+    from twinme_lab.imports import import_path
+
+    fake = tmp_path / "my_spotify_data.zip"
+    fake.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(InputError, match="not a complete ZIP archive"):
+        import_path(ws, "spotify", fake, "P001")
+    assert query(ws, "SELECT count(*) FROM imports") == [(0,)]

@@ -369,3 +369,16 @@ def test_worker_environment_never_carries_master_key(workspace):
     env = workspace.worker_environment()
     assert workspace.key.raw.hex() not in "".join(env.values())
     assert list(env) == [keys.DATABASE_KEY_ENV]
+
+
+def test_forget_deletes_analyst_exports(workspace):
+    with workspace.connect() as con:
+        _insert_canary_rows(con, CANARY_PARTICIPANT)
+    exports = workspace.root / "exports"
+    exports.mkdir()
+    (exports / "traits.csv").write_text(f"participant\n{CANARY_PARTICIPANT}\n")
+
+    result = participants.forget(workspace, CANARY_PARTICIPANT)
+
+    assert result["exports_deleted"] == ["traits.csv"]
+    assert not (exports / "traits.csv").exists()

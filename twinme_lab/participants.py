@@ -140,7 +140,8 @@ def forget(workspace: Workspace, participant_id: str) -> dict:
     """Remove a participant everywhere, then rebuild the file so no trace remains.
 
     Rows in every table with a participant_id column go, and so does the
-    participant's folder under ``reports/``. The audit table keeps its entries,
+    participant's folder under ``reports/``, and every file under ``exports/``
+    (run ``export`` again afterwards). The audit table keeps its entries,
     which hold only the pseudonymous id and counts. The deletion is recorded.
     """
     validate_id(participant_id)
@@ -173,5 +174,19 @@ def forget(workspace: Workspace, participant_id: str) -> dict:
     report_dir = workspace.reports_dir / participant_id
     if report_dir.is_dir():
         shutil.rmtree(report_dir)
+
+    # Analyst exports hold every participant's rows; they are derived files, so
+    # they are deleted rather than edited, and export writes them again.
+    removed_exports = []
+    export_dir = workspace.root / "exports"
+    if export_dir.is_dir():
+        for path in sorted(export_dir.iterdir()):
+            if path.is_file():
+                path.unlink()
+                removed_exports.append(path.name)
     log.info("forgot participant rows in %d tables", len(deleted))
-    return {"participant": participant_id, "rows_deleted": deleted}
+    return {
+        "participant": participant_id,
+        "rows_deleted": deleted,
+        "exports_deleted": removed_exports,
+    }

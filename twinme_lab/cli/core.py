@@ -109,7 +109,13 @@ def forget(participant_id: str, yes: bool, workspace: str | None) -> None:
     emit(
         result,
         f"Forgot {participant_id}: "
-        f"{sum(result['rows_deleted'].values())} rows deleted, database rebuilt.",
+        f"{sum(result['rows_deleted'].values())} rows deleted, database rebuilt."
+        + (
+            f"\nDeleted {len(result['exports_deleted'])} export files; run "
+            "'twinme-lab export' again."
+            if result["exports_deleted"]
+            else ""
+        ),
     )
 
 

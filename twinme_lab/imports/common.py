@@ -378,16 +378,28 @@ def discover(path: str | Path) -> list[SourceFile]:
             relative = item.relative_to(root)
             if not item.is_file() or _ignored(relative.parts):
                 continue
-            if item.suffix.lower() == ".zip" and zipfile.is_zipfile(item):
+            if item.suffix.lower() == ".zip":
+                _check_zip(item)
                 parent = relative.parent.as_posix()
                 prefix = "" if parent == "." else parent + "/"
                 found.extend(_archive_members(item, prefix))
                 continue
             found.append(SourceFile(item.name, relative.as_posix(), path=item))
         return sorted(found, key=lambda s: s.label)
+    if root.suffix.lower() == ".zip":
+        _check_zip(root)
     if zipfile.is_zipfile(root):
         return sorted(_archive_members(root, ""), key=lambda s: s.label)
     return [SourceFile(root.name, root.name, path=root)]
+
+
+def _check_zip(path: Path) -> None:
+    """Raise :class:`InputError` for a ``.zip`` file that is not a whole archive."""
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path.name} is not a complete ZIP archive (damaged or cut short); "
+            "download the export again and import the new file."
+        )
 
 
 # ------------------------------------------------------------------------ summary
