@@ -437,3 +437,11 @@ def test_keep_text_recorded_in_audit(ws):
         ws, "SELECT kind, count(body) FROM written_items GROUP BY kind ORDER BY kind"
     )
     assert kept == [("comment", 44), ("share", 0)]
+
+
+def test_two_members_in_one_folder_rejected(ws):
+    from twinme_lab.errors import InputError
+
+    with pytest.raises(InputError, match="2 different LinkedIn profiles"):
+        import_path(ws, "linkedin", REAL / "linkedin_export", "P001")
+    assert query(ws, "SELECT count(*) FROM imports") == [(0,)]

@@ -35,6 +35,7 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime
 
+from ..errors import InputError
 from .common import ImportJob, SourceFile, register
 from .pseudonyms import Pseudonymizer
 from .rows import stage_records
@@ -662,12 +663,29 @@ def _own_name(job: ImportJob, matched: list[tuple[SourceFile, str]]) -> str | No
     return None
 
 
+def _reject_several_profiles(job: ImportJob, matched) -> None:
+    """Raise when PATH holds the exports of more than one LinkedIn member.
+
+    One export has one Profile.csv; two that differ mean two people's exports in
+    one folder, and importing both under one participant would mix them.
+    """
+    profiles = [source for source, fmt in matched if fmt == "linkedin_profile"]
+    if len({source.sha256() for source in profiles}) > 1:
+        where = ", ".join(source.label for source in profiles)
+        raise InputError(
+            f"{job.path.name} holds {len(profiles)} different LinkedIn profiles "
+            f"({where}); import each export folder separately, under its own "
+            "participant. Nothing was imported."
+        )
+
+
 @register("linkedin")
 def import_linkedin(job: ImportJob) -> None:
     """Stage every recognised CSV of a LinkedIn export; see the module docstring."""
     keep_text = bool(job.options.get("keep_text"))
     pseudonyms = Pseudonymizer.for_workspace(job.workspace)
     matched = job.match(FORMATS)
+    _reject_several_profiles(job, matched)
     reader = LinkedInReader(pseudonyms, keep_text, _own_name(job, matched))
     for source, fmt in matched:
         method, table, kind, columns, key = _TABLES[fmt]
