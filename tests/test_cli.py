@@ -163,3 +163,13 @@ def test_exit_code_does_not_leak_between_calls(tmp_path, capsys):
     common._state["json"] = True
     assert main(["participants", "list", "--workspace", root]) == 0
     assert not capsys.readouterr().out.lstrip().startswith("{")
+
+
+def test_usage_error_as_json(tmp_path, capsys):
+    missing = str(tmp_path / "nothere.zip")
+    code = main(["import", "spotify", missing, "--participant", "P1", "--json"])
+    assert code == 2
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["exit_code"] == 2
+    assert payload["kind"] == "BadParameter"
+    assert "nothere.zip" in payload["error"]

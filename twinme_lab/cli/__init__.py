@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("Aborted.", err=True)
         return 1
     except click.ClickException as exc:
+        code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        # Option parsing fails before --json is seen, so look for it here.
+        if "--json" in (argv if argv is not None else sys.argv[1:]):
+            common.print_json_error(exc.format_message(), type(exc).__name__, code)
         exc.show()
-        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        return code
     except TwinMeError as exc:
         common.report_error(exc)
         return exc.exit_code

@@ -66,19 +66,16 @@ def pending_exit_code() -> int:
     return _state["exit_code"]
 
 
+def print_json_error(message: str, kind: str, exit_code: int) -> None:
+    """Print an error as the JSON object ``--json`` promises on stdout."""
+    click.echo(json.dumps({"error": message, "kind": kind, "exit_code": exit_code}))
+
+
 def report_error(exc: TwinMeError) -> None:
     """Print an error as one sentence on stderr, and as JSON under ``--json``."""
     message = str(exc)
     if _state["json"]:
-        click.echo(
-            json.dumps(
-                {
-                    "error": message,
-                    "kind": type(exc).__name__,
-                    "exit_code": exc.exit_code,
-                }
-            )
-        )
+        print_json_error(message, type(exc).__name__, exc.exit_code)
     click.echo(f"Error: {message}", err=True)
 
 
