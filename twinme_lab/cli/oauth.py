@@ -208,7 +208,10 @@ def rotate_key(yes: bool, workspace: str | None) -> None:
         f"{result['rewrapped']} connection(s) re-wrapped."
     )
     if result["key_file"]:
-        text += f" The new key is in {result['key_file']}."
+        text += (
+            f" The new key is in {result['key_file']}: back it up now, and "
+            "replace any copy of the old key, which no longer opens the workspace."
+        )
     emit(summary, text)
     if result["new_key"]:
         click.echo(
