@@ -135,8 +135,9 @@ def attach(
             if "encryption key" in text.lower() or "without a key" in text.lower():
                 raise WorkspaceKeyError(
                     f"The key from {key_origin} does not open {path}; set "
-                    "TWINME_KEY or TWINME_KEY_FILE to the key saved when this "
-                    "workspace was created."
+                    "TWINME_KEY or TWINME_KEY_FILE to the workspace's current key "
+                    "(saved at init, or written by the last rotate-key), or unset "
+                    "them to use the key file init wrote."
                 ) from None
             raise StoreError(f"Could not open {path}: {text}") from None
 
