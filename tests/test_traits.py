@@ -38,7 +38,7 @@ def entry(feature, weight, status="published"):
     return item
 
 
-def test_mapping(version="test-1", cohort_min=30) -> dict:
+def sample_mapping(version="test-1", cohort_min=30) -> dict:
     return {
         "version": version,
         "standardization": {"cohort_min_participants": cohort_min},
@@ -143,7 +143,7 @@ def test_no_features_gives_null_traits(workspace):
 
 
 def test_coverage_is_share_of_weight(workspace):
-    install(workspace, test_mapping())
+    install(workspace, sample_mapping())
     add_listener(workspace, "listener")
     compute_features(workspace)
     summary = score(workspace, "test-1")
@@ -168,7 +168,7 @@ def test_coverage_is_share_of_weight(workspace):
 
 
 def test_weighted_mean_of_signed_z(workspace):
-    install(workspace, test_mapping())
+    install(workspace, sample_mapping())
     add_listener(workspace, "both")
     add_binges(workspace, "both", 4)
     compute_features(workspace)
@@ -183,7 +183,7 @@ def test_weighted_mean_of_signed_z(workspace):
 
 
 def test_cohort_standardization_above_threshold(workspace):
-    install(workspace, test_mapping(cohort_min=3))
+    install(workspace, sample_mapping(cohort_min=3))
     for pid, extra_hours in (("a", 0), ("b", 1), ("c", 2)):
         add_listener(workspace, pid, hours_plays=extra_hours)
     participants.add(workspace, "viewer")
@@ -202,7 +202,7 @@ def test_cohort_standardization_above_threshold(workspace):
 
 
 def test_mixed_reference_recorded(workspace):
-    install(workspace, test_mapping(cohort_min=3))
+    install(workspace, sample_mapping(cohort_min=3))
     for pid in ("a", "b", "c"):
         add_listener(workspace, pid)
     add_binges(workspace, "a", 1)
@@ -220,7 +220,7 @@ def test_mixed_reference_recorded(workspace):
 
 
 def test_history_accumulates(workspace):
-    install(workspace, test_mapping())
+    install(workspace, sample_mapping())
     add_listener(workspace, "p1")
     compute_features(workspace)
     first = score(workspace, "test-1")
@@ -238,8 +238,8 @@ def fingerprints(ws, pid) -> list[str]:
 
 
 def test_fingerprint_changes_only_with_data(workspace):
-    install(workspace, test_mapping())
-    install(workspace, test_mapping("test-2"))
+    install(workspace, sample_mapping())
+    install(workspace, sample_mapping("test-2"))
     add_listener(workspace, "p1", "Europe/Berlin")
     compute_features(workspace)
     score(workspace, "test-1")
@@ -259,11 +259,11 @@ def test_fingerprint_changes_only_with_data(workspace):
 
 
 def test_fingerprint_covers_reference(workspace):
-    install(workspace, test_mapping())
+    install(workspace, sample_mapping())
     add_listener(workspace, "p1")
     compute_features(workspace)
     score(workspace, "test-1")
-    changed = test_mapping()
+    changed = sample_mapping()
     changed["reference_values"]["features"]["listening_hours"]["sd"] = 2.0
     install(workspace, changed)
     score(workspace, "test-1")
@@ -272,7 +272,7 @@ def test_fingerprint_covers_reference(workspace):
 
 
 def test_list_and_load_workspace_mapping(workspace):
-    install(workspace, test_mapping())
+    install(workspace, sample_mapping())
     table = list_mappings(workspace)
     assert {"default-1", "test-1"} <= set(table["version"])
     assert load_mapping("test-1", workspace)["file"].endswith("mapping_test-1.json")
@@ -281,7 +281,7 @@ def test_list_and_load_workspace_mapping(workspace):
 
 
 def test_exploratory_weight_must_be_zero(workspace):
-    bad = test_mapping("bad-1")
+    bad = sample_mapping("bad-1")
     bad["traits"]["extraversion"] = [entry("listening_skip_rate", 0.5, "exploratory")]
     install(workspace, bad)
     with pytest.raises(InputError, match="exploratory weight"):
@@ -289,7 +289,7 @@ def test_exploratory_weight_must_be_zero(workspace):
 
 
 def test_published_weight_needs_source(workspace):
-    bad = test_mapping("bad-2")
+    bad = sample_mapping("bad-2")
     bad["traits"]["openness"][0]["source"] = "nowhere"
     install(workspace, bad)
     with pytest.raises(InputError, match="needs a 'source'"):
