@@ -126,6 +126,26 @@ def require(con, participant_id: str) -> None:
         )
 
 
+def read_rows(
+    workspace: Workspace, select_sql: str, order_by: str, participant_id=None
+):
+    """Return ``select_sql`` as a DataFrame, for one participant or for all.
+
+    ``select_sql`` is a ``SELECT ... FROM table`` without WHERE or ORDER BY. An
+    unknown participant raises :class:`NotFoundError` instead of returning no rows.
+    """
+    sql = select_sql
+    params: list = []
+    if participant_id is not None:
+        sql += " WHERE participant_id = ?"
+        params.append(participant_id)
+    sql += f" ORDER BY {order_by}"
+    with workspace.connect() as con:
+        if participant_id is not None:
+            require(con, participant_id)
+        return con.execute(sql, params).df()
+
+
 def tables_with_participants(con) -> list[str]:
     """Return every table of the workspace that has a participant_id column."""
     rows = con.execute(

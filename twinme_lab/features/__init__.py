@@ -255,12 +255,6 @@ def features_table(
         "SELECT participant_id, feature, value, n_obs, window_start, window_end, "
         "computed_at FROM features"
     )
-    params: list = []
-    if participant_id is not None:
-        sql += " WHERE participant_id = ?"
-        params.append(participant_id)
-    sql += " ORDER BY participant_id, feature"
-    with workspace.connect() as con:
-        if participant_id is not None:
-            participants.require(con, participant_id)
-        return con.execute(sql, params).df()
+    return participants.read_rows(
+        workspace, sql, "participant_id, feature", participant_id
+    )

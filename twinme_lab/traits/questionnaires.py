@@ -488,15 +488,9 @@ def questionnaire_table(
         "SELECT participant_id, instrument, scale, trait, score, n_items, n_missing, "
         "scored_at FROM questionnaire_scores"
     )
-    params: list = []
-    if participant_id is not None:
-        sql += " WHERE participant_id = ?"
-        params.append(participant_id)
-    sql += " ORDER BY participant_id, instrument, scale"
-    with workspace.connect() as con:
-        if participant_id is not None:
-            participants.require(con, participant_id)
-        return con.execute(sql, params).df()
+    return participants.read_rows(
+        workspace, sql, "participant_id, instrument, scale", participant_id
+    )
 
 
 def cronbach_alpha(matrix: np.ndarray) -> float | None:

@@ -303,15 +303,9 @@ def trait_table(
         "reference, data_fingerprint, CAST(details AS VARCHAR) AS details, "
         "scored_at FROM trait_scores"
     )
-    params: list = []
-    if participant_id is not None:
-        sql += " WHERE participant_id = ?"
-        params.append(participant_id)
-    sql += " ORDER BY participant_id, trait"
-    with workspace.connect() as con:
-        if participant_id is not None:
-            participants.require(con, participant_id)
-        return con.execute(sql, params).df()
+    return participants.read_rows(
+        workspace, sql, "participant_id, trait", participant_id
+    )
 
 
 def trait_history(workspace: Workspace, participant_id: str) -> pd.DataFrame:
