@@ -72,7 +72,7 @@ def test_init_writes_private_key_file(workspace, isolated_config):
 
 
 def test_init_refuses_existing_workspace(workspace):
-    with pytest.raises(WorkspaceError, match="already holds a workspace"):
+    with pytest.raises(WorkspaceError, match="already contains a workspace"):
         init_workspace(workspace.root)
 
 
@@ -348,7 +348,7 @@ def test_plain_delete_leaves_bytes_that_forget_removes(tmp_path):
     assert CANARY_TITLE.encode() in ws.db_path.read_bytes()
 
 
-def test_database_key_alone_opens_but_holds_no_token_key(workspace, monkeypatch):
+def test_database_key_opens_without_token_key(workspace, monkeypatch):
     participants.add(workspace, "P01", "UTC")
     database_key = workspace.key.database_key()
     key_file = keys.default_key_file(workspace.workspace_id)

@@ -178,7 +178,7 @@ class DatabaseKey:
     @property
     def key_id(self) -> str:
         raise WorkspaceKeyError(
-            "This process holds only the database key; key ids and the token vault "
+            "This process has only the database key; key ids and the token vault "
             "need the master key (TWINME_KEY or TWINME_KEY_FILE)."
         )
 
@@ -187,7 +187,7 @@ class DatabaseKey:
 
     def token_key(self) -> bytes:
         raise WorkspaceKeyError(
-            "This process holds only the database key; reading or writing platform "
+            "This process has only the database key; reading or writing platform "
             "tokens needs the master key (TWINME_KEY or TWINME_KEY_FILE)."
         )
 

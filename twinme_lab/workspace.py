@@ -181,7 +181,9 @@ def init_workspace(
     """
     root = resolve_path(path)
     if (root / META_NAME).exists() or (root / DB_NAME).exists():
-        raise WorkspaceError(f"{root} already holds a workspace; nothing was changed.")
+        raise WorkspaceError(
+            f"{root} already contains a workspace; nothing was changed."
+        )
 
     workspace_id = uuid.uuid4().hex
     key_path = None

@@ -664,7 +664,7 @@ def _own_name(job: ImportJob, matched: list[tuple[SourceFile, str]]) -> str | No
 
 
 def _reject_several_profiles(job: ImportJob, matched) -> None:
-    """Raise when PATH holds the exports of more than one LinkedIn member.
+    """Raise when PATH contains the exports of more than one LinkedIn member.
 
     One export has one Profile.csv; two that differ mean two people's exports in
     one folder, and importing both under one participant would mix them.
@@ -673,7 +673,7 @@ def _reject_several_profiles(job: ImportJob, matched) -> None:
     if len({source.sha256() for source in profiles}) > 1:
         where = ", ".join(source.label for source in profiles)
         raise InputError(
-            f"{job.path.name} holds {len(profiles)} different LinkedIn profiles "
+            f"{job.path.name} contains {len(profiles)} different LinkedIn profiles "
             f"({where}); import each export folder separately, under its own "
             "participant. Nothing was imported."
         )
