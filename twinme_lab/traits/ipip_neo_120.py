@@ -17,9 +17,10 @@ this order, and IPIP_NEO_ITEMS_REVERSED_120 in NeuroQuestAi/five-factor-e
 (ipipneo/reverse.py, which credits J. A. Johnson). The 55 reverse-keyed item
 numbers agree item for item between the two.
 
-NOTE: neither source is the article's own item table, so the item order and the
-facet of each item rest on the Alheimsins file alone. Item wording is not needed
-for scoring and is not shipped.
+A third public item table, a translation worksheet that takes its item numbers
+from Johnson (2014, Table 1) and its keys from ipip.ori.org, gives the same
+facet and the same keying for all 120 items. None of the three is the article
+itself. Item wording is not needed for scoring and is not shipped.
 
 Scores are mean item scores on the 1-5 scale. A scale with more than 20% of its
 items missing gets no score (the rule the IPIP-50 scoring uses here); for a

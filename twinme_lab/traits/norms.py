@@ -9,6 +9,11 @@ without a file or without published norms gets a NULL percentile and its reason.
 
 A percentile is ``100 * Phi((score - mean) / sd)``, which assumes the normative
 scores are roughly normal.
+
+Shipped: TIPI norms from Gosling, Rentfrow and Swann (2003) and IPIP-NEO-120
+domain norms from Kajonius and Johnson (2019). Each file says which sample the
+figures describe and how they were checked. IPIP-50 scores get no percentile,
+because the IPIP project publishes no norms for its scales.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class Norms:
     reason: str | None = None
     citation: str | None = None
     scales: dict[str, ScaleNorm] = field(default_factory=dict)
+    sample: str | None = None
+    checked: str | None = None
+    missing_scale_reason: str | None = None
 
 
 def _parse(instrument: str, data: dict, origin: str) -> Norms:
@@ -67,7 +75,15 @@ def _parse(instrument: str, data: dict, origin: str) -> Norms:
         if not sd > 0:
             raise InputError(f"{origin}: scale {scale!r} has sd {sd}; it must be > 0.")
         scales[scale] = ScaleNorm(float(values["mean"]), sd, values.get("n"))
-    return Norms(instrument, status, citation=data["citation"], scales=scales)
+    return Norms(
+        instrument,
+        status,
+        citation=data["citation"],
+        scales=scales,
+        sample=data.get("sample"),
+        checked=data.get("checked"),
+        missing_scale_reason=data.get("missing_scale_reason"),
+    )
 
 
 def load_norms(instrument: str) -> Norms:
@@ -99,7 +115,8 @@ def percentile(
     norm = norms.scales.get(scale)
     if norm is None:
         return None, (
-            f"The published {norms.instrument} norms have no scale {scale!r}."
+            norms.missing_scale_reason
+            or f"The published {norms.instrument} norms have no scale {scale!r}."
         )
     z = (score - norm.mean) / norm.sd
     return 50.0 * (1.0 + math.erf(z / math.sqrt(2.0))), None
