@@ -170,8 +170,53 @@ def test_export_tipi_percentiles(tmp_path, monkeypatch):
         assert tipi_rows.loc[trait, "percentile"] == pytest.approx(
             50.0 * (1.0 + math.erf(z / math.sqrt(2.0))), abs=1e-9
         )
-        assert pd.isna(tipi_rows.loc[trait, "percentile_note"])
+        assert tipi_rows.loc[trait, "percentile_note"] == (
+            "Against Gosling, Rentfrow and Swann (2003) TIPI norms, student sample."
+        )
     ipip_rows = table[table["instrument"] == "ipip50"]
     assert len(ipip_rows) == 5
     assert ipip_rows["percentile"].isna().all()
     assert ipip_rows["percentile_note"].str.contains("ipip.ori.org").all()
+
+
+def test_report_names_norms_source(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from twinme_lab import participants
+    from twinme_lab.reports import data, tables
+    from twinme_lab.traits.questionnaires import import_questionnaire
+    from twinme_lab.workspace import init_workspace
+
+    monkeypatch.setenv("TWINME_CONFIG_DIR", str(tmp_path / "config"))
+    ws, _ = init_workspace(tmp_path / "ws")
+    participants.add(ws, "p1")
+    tipi = tmp_path / "tipi.csv"
+    tipi.write_text(
+        "participant," + ",".join(str(i) for i in range(1, 11)) + "\n"
+        "p1," + ",".join("6" for _ in range(10)) + "\n"
+    )
+    import_questionnaire(ws, tipi, "tipi")
+    names = [
+        data.display_trait(t)
+        for t in (
+            "openness",
+            "conscientiousness",
+            "extraversion",
+            "agreeableness",
+            "neuroticism",
+        )
+    ]
+    no_predictions = pd.DataFrame(
+        {"trait": names, "score": [None] * 5, "coverage": [0.0] * 5, "n_obs": [0] * 5}
+    )
+    scores, comparison = data.questionnaire_frames(ws, "p1", no_predictions)
+    shown = []
+    monkeypatch.setattr(tables, "display", lambda item: shown.append(item))
+    tables.show_comparison(
+        SimpleNamespace(comparison=comparison, questionnaires=scores)
+    )
+    text = "\n".join(getattr(item, "data", "") or "" for item in shown)
+    # Extraversion 4.0 against mean 4.44 and SD 1.45 is the 38th percentile.
+    assert "<td>38</td>" in text
+    assert "tipi percentiles against Gosling, S. D., Rentfrow" in text
+    assert "University of Texas at Austin" in text

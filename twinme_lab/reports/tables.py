@@ -7,6 +7,7 @@ import html
 import pandas as pd
 from IPython.display import HTML, display
 
+from ..traits.norms import load_norms
 from .data import ReportData
 from .figures import NOT_MEASURED
 
@@ -152,6 +153,24 @@ def show_comparison(report: ReportData) -> None:
         )
         for reason in reasons:
             display(HTML(f"<p><em>Percentile unknown: {html.escape(reason)}</em></p>"))
+        normed = sorted(
+            {
+                instrument
+                for instrument, value in zip(
+                    scores["instrument"], scores["percentile"], strict=True
+                )
+                if _format(value, "{}", "") != ""
+            }
+        )
+        for instrument in normed:
+            norms = load_norms(instrument)
+            display(
+                HTML(
+                    f"<p><em>{html.escape(instrument)} percentiles against "
+                    f"{html.escape(norms.citation)} Sample: "
+                    f"{html.escape(norms.sample or 'not described')}</em></p>"
+                )
+            )
 
 
 def show_summary(report: ReportData) -> None:

@@ -49,6 +49,7 @@ class Norms:
     reason: str | None = None
     citation: str | None = None
     scales: dict[str, ScaleNorm] = field(default_factory=dict)
+    label: str | None = None
     sample: str | None = None
     checked: str | None = None
     missing_scale_reason: str | None = None
@@ -80,6 +81,7 @@ def _parse(instrument: str, data: dict, origin: str) -> Norms:
         status,
         citation=data["citation"],
         scales=scales,
+        label=data.get("label") or data["citation"],
         sample=data.get("sample"),
         checked=data.get("checked"),
         missing_scale_reason=data.get("missing_scale_reason"),
@@ -153,7 +155,7 @@ def export_table(workspace) -> pd.DataFrame:
     Predicted rows (``source`` = ``predicted``) carry coverage, observations and
     the mapping version, and no percentile. Questionnaire rows (``source`` =
     ``questionnaire``) carry the percentile from their own instrument's norms,
-    or NULL with the reason in ``percentile_note``.
+    with those norms named in ``percentile_note``, or NULL with the reason there.
     """
     with workspace.connect() as con:
         predicted = con.execute(
@@ -187,6 +189,8 @@ def export_table(workspace) -> pd.DataFrame:
         instrument_norms = loaded.setdefault(row.instrument, load_norms(row.instrument))
         score = None if pd.isna(row.score) else float(row.score)
         value, reason = percentile(instrument_norms, row.scale, score)
+        if value is not None:
+            reason = f"Against {instrument_norms.label}."
         rows.append(
             {
                 "participant_id": row.participant_id,
