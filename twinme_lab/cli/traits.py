@@ -46,10 +46,11 @@ def questionnaire_import(path: str, instrument: str, workspace: str | None) -> N
         f"{summary['missing_answers']} missing)."
     ]
     for scale, counts in summary["scales"].items():
-        lines.append(
-            f"  {scale}: {counts['scored']} scored, {counts['null']} "
-            "without a score (too many items missing)"
-        )
+        line = f"  {scale}: {counts['scored']} scored, {counts['null']} without a score"
+        # A scale score is NULL only when too many of its items are unanswered.
+        if counts["null"]:
+            line += " (too many items missing)"
+        lines.append(line)
     emit(summary, "\n".join(lines))
 
 

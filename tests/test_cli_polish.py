@@ -1,0 +1,65 @@
+"""Wording, exit codes and output details of the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinme_lab import participants
+from twinme_lab.cli import common, main
+
+
+@pytest.fixture(autouse=True)
+def reset_cli_state():
+    common.reset_state()
+    yield
+    common.reset_state()
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the CLI and return its exit code, stdout and stderr."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def ipip50_csv(path, rows: dict[str, dict[int, int | None]]):
+    """Write an IPIP-50 answer file. Items not given get the answer 3."""
+    lines = ["participant," + ",".join(str(i) for i in range(1, 51))]
+    for participant_id, answers in rows.items():
+        cells = []
+        for item in range(1, 51):
+            value = answers.get(item, 3)
+            cells.append("" if value is None else str(value))
+        lines.append(participant_id + "," + ",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# Questionnaire import summary ---------------------------------------------------
+
+
+def test_missing_note_only_on_null_scales(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    participants.add(workspace, "P02")
+    # Extraversion is items 1, 6, 11, ..., 46. Three of its ten items missing is
+    # more than the 20% IPIP-50 allows, so P02 gets no extraversion score.
+    answers = ipip50_csv(
+        tmp_path / "answers.csv", {"P01": {}, "P02": {1: None, 6: None, 11: None}}
+    )
+    code, out, _ = run(
+        capsys,
+        "questionnaire",
+        "import",
+        str(answers),
+        "--instrument",
+        "ipip50",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 0
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines()[1:]}
+    assert lines["extraversion"] == (
+        "  extraversion: 1 scored, 1 without a score (too many items missing)"
+    )
+    assert lines["agreeableness"] == "  agreeableness: 2 scored, 0 without a score"
+    assert sum("too many items missing" in line for line in lines.values()) == 1
