@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from conftest import REAL
 
 from twinme_lab import participants
 from twinme_lab.cli import common, main
@@ -63,3 +66,68 @@ def test_missing_note_only_on_null_scales(workspace, tmp_path, capsys):
     )
     assert lines["agreeableness"] == "  agreeableness: 2 scored, 0 without a score"
     assert sum("too many items missing" in line for line in lines.values()) == 1
+
+
+# Singular and plural nouns ------------------------------------------------------
+
+
+def test_plural_helper_forms():
+    assert common.plural(1, "participant") == "1 participant"
+    assert common.plural(0, "participant") == "0 participants"
+    assert common.plural(2, "participant") == "2 participants"
+    assert common.plural(1, "entry", "entries") == "1 entry"
+    assert common.plural(3, "entry", "entries") == "3 entries"
+
+
+def test_one_participant_is_singular(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    answers = ipip50_csv(tmp_path / "answers.csv", {"P01": {}})
+    root = str(workspace.root)
+
+    code, out, _ = run(
+        capsys,
+        "questionnaire",
+        "import",
+        str(answers),
+        "--instrument",
+        "ipip50",
+        "--workspace",
+        root,
+    )
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "Imported ipip50 answers for 1 participant from answers.csv "
+        "(50 answers, 0 missing)."
+    )
+
+    code, out, _ = run(capsys, "features", "--workspace", root)
+    assert code == 0
+    assert out.splitlines()[0] == "Computed features for 1 participant."
+
+    code, out, _ = run(capsys, "score", "--workspace", root)
+    assert code == 0
+    assert out.splitlines()[0].startswith("Scored 1 participant with mapping ")
+
+
+def test_one_ignored_file_is_singular(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    music = REAL / "spotify_account" / "a" / "StreamingHistory_music_0.json"
+    shutil.copy(music, folder / music.name)
+    (folder / "Read Me First.pdf").write_bytes(b"%PDF-1.4\n")
+
+    code, out, _ = run(
+        capsys,
+        "import",
+        "spotify",
+        str(folder),
+        "--participant",
+        "P01",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "1 other file was not a spotify history file and was ignored."
+    )

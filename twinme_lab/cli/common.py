@@ -79,6 +79,16 @@ def report_error(exc: TwinMeError) -> None:
     click.echo(f"Error: {message}", err=True)
 
 
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """Format a count with its noun, e.g. ``1 participant``, ``2 participants``.
+
+    ``plural_noun`` is for nouns whose plural is not ``noun + "s"``.
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural_noun or noun + 's'}"
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """Format rows as a plain aligned text table."""
     if not rows:

@@ -6,7 +6,7 @@ import click
 
 from .. import participants as participants_api
 from ..workspace import init_workspace, open_workspace
-from .common import emit, json_option, table, workspace_option
+from .common import emit, json_option, plural, table, workspace_option
 
 
 @click.command()
@@ -109,9 +109,10 @@ def forget(participant_id: str, yes: bool, workspace: str | None) -> None:
     emit(
         result,
         f"Forgot {participant_id}: "
-        f"{sum(result['rows_deleted'].values())} rows deleted, database rebuilt."
+        f"{plural(sum(result['rows_deleted'].values()), 'row')} deleted, database "
+        "rebuilt."
         + (
-            f"\nDeleted {len(result['exports_deleted'])} export files; run "
+            f"\nDeleted {plural(len(result['exports_deleted']), 'export file')}; run "
             "'twinme-lab export' again."
             if result["exports_deleted"]
             else ""

@@ -10,6 +10,7 @@ from .common import (
     emit,
     is_terminal,
     json_option,
+    plural,
     set_exit_code,
     table,
     workspace_option,
@@ -103,8 +104,9 @@ def _summary_text(summary: dict) -> str:
     counted = sorted(summary["statuses"].items())
     statuses = ", ".join(f"{n} {s}" for s, n in counted) or "none"
     lines = [
-        f"Run {summary['run_id']}: {summary['endpoints']} endpoints ({statuses}), "
-        f"{summary['items']} items from {summary['requests']} requests "
+        f"Run {summary['run_id']}: {plural(summary['endpoints'], 'endpoint')} "
+        f"({statuses}), {plural(summary['items'], 'item')} from "
+        f"{plural(summary['requests'], 'request')} "
         f"({summary['not_modified']} answered 304, {summary['rate_limited']} rate "
         "limited)."
     ]

@@ -15,7 +15,9 @@ def _run(
     ws = open_workspace(workspace)
     summary = import_path(ws, platform, path, participant, **options)
     lines = summary.lines()
-    if summary.ignored_files:
+    if summary.ignored_files == 1:
+        lines.append(f"1 other file was not a {platform} history file and was ignored.")
+    elif summary.ignored_files:
         lines.append(
             f"{summary.ignored_files} other files were not {platform} "
             "history files and were ignored."

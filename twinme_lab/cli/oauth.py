@@ -12,7 +12,7 @@ from .. import oauth as oauth_api
 from .. import platforms, rotation
 from ..errors import EXIT_REFUSED, UsageError
 from ..scaffold import scaffold as scaffold_api
-from .common import emit, json_option, set_exit_code, table, workspace_option
+from .common import emit, json_option, plural, set_exit_code, table, workspace_option
 
 _PLATFORM = click.argument(
     "platform",
@@ -205,7 +205,7 @@ def rotate_key(yes: bool, workspace: str | None) -> None:
     summary = {k: v for k, v in result.items() if k != "new_key"}
     text = (
         f"Rotated the key ({result['old_key_id']} -> {result['new_key_id']}); "
-        f"{result['rewrapped']} connection(s) re-wrapped."
+        f"{plural(result['rewrapped'], 'connection')} re-wrapped."
     )
     if result["key_file"]:
         text += (

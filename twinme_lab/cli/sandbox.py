@@ -8,7 +8,7 @@ import threading
 import click
 
 from ..errors import UsageError
-from .common import emit, json_option
+from .common import emit, json_option, plural
 
 
 @click.command()
@@ -119,8 +119,8 @@ def sandbox(
             "seed": seed,
             "users": users,
         },
-        f"Sandbox serving on {handle.url} (seed {seed}, {users} users per "
-        f"platform{', auto-consent' if auto_consent else ''}).\n"
+        f"Sandbox serving on {handle.url} (seed {seed}, {plural(users, 'user')} "
+        f"per platform{', auto-consent' if auto_consent else ''}).\n"
         f"CA certificate: {handle.ca_path}\n"
         "Point twinme-lab at it in another shell:\n"
         f"{exports}\n"

@@ -7,7 +7,7 @@ import click
 from ..traits import mapping as mapping_api
 from ..traits import norms as norms_api
 from ..workspace import open_workspace
-from .common import emit, json_option, table, workspace_option
+from .common import emit, json_option, plural, table, workspace_option
 
 # The models tune accepts; scikit-learn itself loads only when tune runs.
 MODELS = ("ridge", "elasticnet")
@@ -181,7 +181,7 @@ def mappings_show(version: str, workspace: str | None) -> None:
     if metrics:
         lines.append(
             f"Tuned on {document.get('instrument')} scores of "
-            f"{document.get('n_participants')} participants, data "
+            f"{plural(document.get('n_participants'), 'participant')}, data "
             f"{str(document.get('data_fingerprint'))[:16]}:"
         )
         lines.append(
@@ -242,10 +242,11 @@ def export(fmt: str, out: str | None, interests: bool, workspace: str | None) ->
     """
     ws = open_workspace(workspace)
     written = norms_api.write_export(ws, fmt, out, interests)
-    text = f"Wrote {written['rows']} rows to {written['traits']}."
+    text = f"Wrote {plural(written['rows'], 'row')} to {written['traits']}."
     if "interests" in written:
         text += (
-            f" Interests: {written['interest_rows']} rows in {written['interests']}."
+            f" Interests: {plural(written['interest_rows'], 'row')} in "
+            f"{written['interests']}."
         )
     emit(written, text)
 

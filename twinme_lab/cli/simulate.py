@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import simulate as simulate_api
-from .common import emit, is_terminal, json_option, table
+from .common import emit, is_terminal, json_option, plural, table
 
 
 @click.command()
@@ -70,7 +70,7 @@ def simulate(n: int, seed: int, workspace: str, no_import: bool) -> None:
     action = "imported" if summary["imported"] else "written (not imported)"
     emit(
         summary,
-        f"Simulated {summary['participants']} participants in "
+        f"Simulated {plural(summary['participants'], 'participant')} in "
         f"{summary['workspace']}; exports {action} under {summary['exports']}.\n"
         + table(rows, ["trait", "r_best_linear_adjusted", "alpha", "ceiling"]),
     )

@@ -8,7 +8,7 @@ from .. import features as features_api
 from ..traits import questionnaires as questionnaire_api
 from ..traits import scoring as scoring_api
 from ..workspace import open_workspace
-from .common import emit, json_option, table, workspace_option
+from .common import emit, json_option, plural, table, workspace_option
 
 
 @click.group()
@@ -41,8 +41,9 @@ def questionnaire_import(path: str, instrument: str, workspace: str | None) -> N
     ws = open_workspace(workspace)
     summary = questionnaire_api.import_questionnaire(ws, path, instrument)
     lines = [
-        f"Imported {summary['instrument']} answers for {summary['participants']} "
-        f"participants from {summary['file']} ({summary['answers']} answers, "
+        f"Imported {summary['instrument']} answers for "
+        f"{plural(summary['participants'], 'participant')} from {summary['file']} "
+        f"({plural(summary['answers'], 'answer')}, "
         f"{summary['missing_answers']} missing)."
     ]
     for scale, counts in summary["scales"].items():
@@ -108,7 +109,8 @@ def features(participant_ids: tuple[str, ...], workspace: str | None) -> None:
         for name, c in summary["features"].items()
     ]
     text = (
-        f"Computed features for {len(summary['participants'])} participants.\n"
+        "Computed features for "
+        f"{plural(len(summary['participants']), 'participant')}.\n"
         + table(rows, ["feature", "with_value", "null"])
     )
     emit(summary, text)
@@ -150,7 +152,7 @@ def score(
         for trait, c in summary["traits"].items()
     ]
     text = (
-        f"Scored {summary['participants']} participants with mapping "
+        f"Scored {plural(summary['participants'], 'participant')} with mapping "
         f"{summary['mapping_version']} (run {summary['run_id']}).\n"
         + table(rows, ["trait", "scored", "null"])
     )
