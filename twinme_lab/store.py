@@ -7,7 +7,8 @@ with signature checks on and autoloading and autoinstalling off: nothing is
 downloaded, and no copy in ``~/.duckdb`` can be loaded in its place.
 
 Every call opens the file, works in short transactions and closes it, so a notebook
-never holds the file locked against a batch run.
+never holds the file locked against a batch run. DuckDB lets one process at a time
+attach a file read-write, or any number of processes read-only.
 """
 
 from __future__ import annotations
@@ -103,14 +104,20 @@ def attach(
     key_hex: str | None,
     alias: str = ALIAS,
     key_origin: str = "the workspace key",
+    read_only: bool = False,
 ) -> None:
     """Attach a database file, encrypted when ``key_hex`` is given.
 
     Retries for a few seconds while another process holds the file's lock, then
     raises :class:`WorkspaceBusyError`. DuckDB's error text is scrubbed of the key.
+    With ``read_only``, several processes can attach the file at once, but none
+    of them while a process has it attached read-write.
     """
-    options = f" (ENCRYPTION_KEY {quote_literal(key_hex)})" if key_hex else ""
-    sql = f"ATTACH {quote_literal(str(path))} AS {alias}{options}"
+    options = ["READ_ONLY"] if read_only else []
+    if key_hex:
+        options.append(f"ENCRYPTION_KEY {quote_literal(key_hex)}")
+    suffix = f" ({', '.join(options)})" if options else ""
+    sql = f"ATTACH {quote_literal(str(path))} AS {alias}{suffix}"
     deadline = time.monotonic() + BUSY_RETRY_SECONDS
     delay = 0.05
     while True:
