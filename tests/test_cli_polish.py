@@ -8,7 +8,7 @@ import pytest
 from conftest import REAL
 
 from twinme_lab import participants
-from twinme_lab.cli import common, main
+from twinme_lab.cli import cli, common, main
 
 
 @pytest.fixture(autouse=True)
@@ -131,3 +131,41 @@ def test_one_ignored_file_is_singular(workspace, tmp_path, capsys):
     assert out.splitlines()[-1] == (
         "1 other file was not a spotify history file and was ignored."
     )
+
+
+# Platforms without an OAuth connection ------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["connect", "disconnect"])
+def test_platform_choices_only_oauth(command, capsys):
+    argument = next(p for p in cli.commands[command].params if p.name == "platform")
+    assert list(argument.type.choices) == [
+        "spotify",
+        "github",
+        "discord",
+        "linkedin",
+        "youtube",
+        "reddit",
+        "twitch",
+    ]
+    code, out, _ = run(capsys, command, "-h")
+    assert code == 0
+    assert "netflix" not in out.lower()
+
+
+@pytest.mark.parametrize("command", ["connect", "disconnect"])
+@pytest.mark.parametrize("name", ["netflix", "Netflix"])
+def test_netflix_points_to_import(command, name, workspace, capsys):
+    code, _, err = run(
+        capsys,
+        command,
+        name,
+        "--participant",
+        "P01",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 2
+    assert "Netflix has no API" in err
+    assert "twinme-lab import netflix" in err
+    assert "is not one of" not in err

@@ -10,16 +10,29 @@ import click
 from .. import doctor as doctor_api
 from .. import oauth as oauth_api
 from .. import platforms, rotation
-from ..errors import EXIT_REFUSED, UsageError
+from ..errors import EXIT_REFUSED
 from ..scaffold import scaffold as scaffold_api
 from .common import emit, json_option, plural, set_exit_code, table, workspace_option
 
-_PLATFORM = click.argument(
-    "platform",
-    type=click.Choice(
-        list(platforms.PLATFORM_NAMES) + list(platforms.NO_API), case_sensitive=False
-    ),
-)
+
+class OAuthPlatform(click.Choice):
+    """A platform with an OAuth connection, case-insensitive.
+
+    The choices listed are the OAuth platforms only. A platform without an API
+    (Netflix) raises a usage error that says where its data comes from instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(list(platforms.PLATFORM_NAMES), case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        name = str(value).strip().lower()
+        if name in platforms.NO_API:
+            raise click.UsageError(platforms.NO_API_MESSAGES[name], ctx)
+        return super().convert(value, param, ctx)
+
+
+_PLATFORM = click.argument("platform", type=OAuthPlatform())
 
 
 def _open(workspace: str | None):
@@ -84,8 +97,6 @@ def connect(
 
     Example: twinme-lab connect spotify --participant P001
     """
-    if platform in platforms.NO_API:
-        raise UsageError(platforms.NO_API_MESSAGES[platform])
     ws = _open(workspace)
     result = oauth_api.connect(
         ws,
