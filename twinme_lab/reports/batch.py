@@ -2,10 +2,15 @@
 
 Each report runs in its own worker process, which opens the workspace itself and
 starts its own kernel. The workers find the key the same way this process did,
-through the inherited environment. A participant whose report folder already
-holds a report of the same data fingerprint and mapping version is skipped, so an
-interrupted batch resumes where it stopped. A failed report does not stop the
-others: its error is written to ``report_error.txt`` in its folder.
+through the inherited environment. Workers and their notebooks open the database
+read-only, because DuckDB lets only one process at a time attach a file
+read-write, and parallel reports would otherwise wait on each other's lock.
+
+A participant whose report folder already contains a report of the same data
+fingerprint and mapping version is skipped, so an interrupted batch resumes where
+it stopped. This process checks that before it starts any worker, reading every
+participant's data over one read-only connection. A failed report does not stop
+the others: its error is written to ``report_error.txt`` in its folder.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from ..errors import TwinMeError, UsageError
 from ..logs import redact
 from ..workspace import Workspace, open_workspace
 from .data import load_report_data
-from .runner import ERROR_NAME, HTML_NAME, execute_report, is_current, report_folder
+from .runner import (
+    ERROR_NAME,
+    HTML_NAME,
+    SCORES_NAME,
+    execute_report,
+    is_current,
+    report_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +106,13 @@ def report_one(
     ``report_error.txt``; other exceptions propagate.
 
     This runs in a worker process, so it takes the workspace folder, not a
-    :class:`Workspace`, and opens the workspace itself.
+    :class:`Workspace`, and opens the workspace itself, read-only.
     """
     started = time.monotonic()
     folder = Path(root) / "reports" / participant_id
+    log.debug("report of %s started in process %d", participant_id, os.getpid())
     try:
-        ws = open_workspace(root)
+        ws = open_workspace(root, read_only=True)
         report = load_report_data(ws, participant_id, mapping)
         if not force and is_current(folder, report):
             return ReportOutcome(
@@ -147,30 +160,47 @@ def run_reports(
     only, so pass ``force`` after changing the notebook.
     """
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    enrolled = [r["participant_id"] for r in participants.list_participants(ws)]
     if participant_ids is None:
-        chosen = [r["participant_id"] for r in participants.list_participants(ws)]
+        chosen = enrolled
     else:
         chosen = list(participant_ids)
+        known = set(enrolled)
         for participant_id in chosen:
-            participants.get(ws, participant_id)
+            if participant_id not in known:
+                # Raises NotFoundError with the usual message.
+                participants.get(ws, participant_id)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}.")
+    if scheduler is not None and jobs is not None:
+        raise UsageError(
+            "--jobs applies to local runs only; with --scheduler the cluster's "
+            "workers and their threads set how many reports run at once."
+        )
     notebook = str(Path(notebook).resolve()) if notebook else None
-    if scheduler is not None:
-        if jobs is not None:
-            raise UsageError(
-                "--jobs applies to local runs only; with --scheduler the cluster's "
-                "workers and their threads set how many reports run at once."
-            )
-        from .cluster import run_on_cluster
-
-        return run_on_cluster(ws, chosen, scheduler, mapping, force, progress, notebook)
-    workers = min(jobs or default_jobs(), max(1, len(chosen)))
-    root = str(Path(ws.root).resolve())
 
     outcomes: dict[str, ReportOutcome] = {}
+    pending = list(chosen)
+    if not force:
+        for outcome in skip_current(ws, chosen, mapping):
+            outcomes[outcome.participant_id] = outcome
+            if progress:
+                progress(outcome)
+        pending = [p for p in chosen if p not in outcomes]
+
+    if scheduler is not None:
+        from .cluster import run_on_cluster
+
+        ran = run_on_cluster(ws, pending, scheduler, mapping, force, progress, notebook)
+        outcomes.update((o.participant_id, o) for o in ran.outcomes)
+        return BatchResult([outcomes[p] for p in chosen])
+    if not pending:
+        return BatchResult([outcomes[p] for p in chosen])
+    workers = min(jobs or default_jobs(), len(pending))
+    root = str(Path(ws.root).resolve())
+
     if workers == 1:
-        for participant_id in chosen:
+        for participant_id in pending:
             try:
                 outcome = report_one(root, participant_id, mapping, force, notebook)
             except Exception as exc:  # one broken report must not stop the batch
@@ -186,7 +216,7 @@ def run_reports(
                 pool.submit(
                     report_one, root, participant_id, mapping, force, notebook
                 ): participant_id
-                for participant_id in chosen
+                for participant_id in pending
             }
             for future in as_completed(futures):
                 participant_id = futures[future]
@@ -198,6 +228,48 @@ def run_reports(
                 if progress:
                     progress(outcome)
     return BatchResult([outcomes[p] for p in chosen])
+
+
+def skip_current(
+    ws: Workspace, participant_ids: list[str], mapping: str | None
+) -> list[ReportOutcome]:
+    """Return a "skipped" outcome for each participant whose report is current.
+
+    Only folders that contain both a report page and ``trait_scores.json`` are
+    compared, so a first run reads nothing here. The data of the others is read
+    over one read-only connection. A participant whose data cannot be loaded is
+    left to its worker, which records the error as a failed outcome.
+    """
+    skipped = []
+    reports = Path(ws.root).resolve() / "reports"
+    candidates = [
+        participant_id
+        for participant_id in participant_ids
+        if (reports / participant_id / SCORES_NAME).is_file()
+        and (reports / participant_id / HTML_NAME).is_file()
+    ]
+    if not candidates:
+        return skipped
+    with ws.keep_open(read_only=True):
+        for participant_id in candidates:
+            folder = reports / participant_id
+            try:
+                report = load_report_data(ws, participant_id, mapping)
+            except TwinMeError:
+                continue
+            if is_current(folder, report):
+                skipped.append(
+                    ReportOutcome(
+                        participant_id,
+                        "skipped",
+                        str(folder),
+                        html=str(folder / HTML_NAME),
+                    )
+                )
+    log.info(
+        "%d of %d reports are current and skipped", len(skipped), len(participant_ids)
+    )
+    return skipped
 
 
 def crashed_outcome(

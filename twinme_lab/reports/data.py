@@ -393,8 +393,16 @@ def load_report_data(
     ``mapping`` names the mapping version to explain the scores with; by default
     it is the version the stored scores were computed with. Asking for another
     version than the scores used raises :class:`UsageError`, because the weights
-    shown would not be the ones behind the numbers.
+    shown would not be the ones behind the numbers. All reads share one
+    connection (see :meth:`Workspace.keep_open`).
     """
+    with ws.keep_open():
+        return _load_report_data(ws, participant_id, mapping)
+
+
+def _load_report_data(
+    ws: Workspace, participant_id: str, mapping: str | None
+) -> ReportData:
     record = participants.get(ws, participant_id)
     traits_frame = trait_frame(ws, participant_id)
 
