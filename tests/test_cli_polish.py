@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REAL
+import requests
+from conftest import REAL, query
 
-from twinme_lab import participants
+from twinme_lab import oauth, participants, sandbox
 from twinme_lab.cli import cli, common, main
 
 
@@ -169,3 +172,67 @@ def test_netflix_points_to_import(command, name, workspace, capsys):
     assert "Netflix has no API" in err
     assert "twinme-lab import netflix" in err
     assert "is not one of" not in err
+
+
+# Extraction of endpoints that are not due ---------------------------------------
+
+
+@pytest.fixture
+def discord_connected(workspace, monkeypatch):
+    """Connect P01's Discord account to a sandbox on 127.0.0.1 through OAuth."""
+    with sandbox.serve(auto_consent=True, seed=0, rate_limits=False) as handle:
+        for key, value in handle.env().items():
+            monkeypatch.setenv(key, value)
+        participants.add(workspace, "P01")
+        pending = oauth.begin(workspace, "discord", "P01")
+        response = requests.get(
+            pending.url + "&sandbox_user=1",
+            verify=handle.ca_path,
+            allow_redirects=False,
+            timeout=10,
+        )
+        oauth.complete(workspace, pending, response.headers["Location"])
+        yield workspace
+
+
+def test_extract_shows_not_due_as_skipped(discord_connected, capsys):
+    # Discord sends no ETag or Last-Modified for the user and the guild list, so
+    # a second run within 6 hours requests neither.
+    root = str(discord_connected.root)
+    code, out, _ = run(capsys, "extract", "--workspace", root, "--json")
+    assert code == 0
+    first = {row["endpoint"]: row for row in json.loads(out)["endpoints"]}
+    assert sorted(first) == ["guilds", "user"]
+    for row in first.values():
+        assert row["skipped"] is False
+        assert row["not_due_until"] is None
+        assert row["requests"] > 0
+    finished = query(
+        discord_connected,
+        "SELECT endpoint, finished_at FROM extract_run_log WHERE run_id = 1",
+    )
+
+    code, out, _ = run(capsys, "extract", "--workspace", root, "--json")
+    assert code == 0
+    second = {row["endpoint"]: row for row in json.loads(out)["endpoints"]}
+    for endpoint, finished_at in finished:
+        row = second[endpoint]
+        assert row["skipped"] is True
+        assert row["status"] == "ok"
+        assert row["requests"] == 0
+        due = datetime.fromisoformat(row["not_due_until"])
+        expected = finished_at.astimezone(UTC) + timedelta(hours=6)
+        assert abs((due - expected).total_seconds()) < 1
+
+    code, out, _ = run(capsys, "extract", "--workspace", root)
+    assert code == 0
+    for endpoint, finished_at in finished:
+        line = next(line for line in out.splitlines() if f" {endpoint} " in line)
+        due = finished_at.astimezone(UTC) + timedelta(hours=6)
+        # The text shows the due time to the minute.
+        shown = line.split("not due until ", 1)[1][:16]
+        assert line.split()[3] == "skipped"
+        assert abs(datetime.fromisoformat(shown).replace(tzinfo=UTC) - due) < (
+            timedelta(minutes=1)
+        )
+    assert "Skipped 2 endpoints not due yet" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from .. import extract as extract_api
@@ -72,7 +74,8 @@ def extract(
 
     Requests are paced under each platform's rate limit. A re-run sends cursor
     and conditional (ETag) requests. Lists whose platform sends no validators
-    are read again after 6 hours, or at once with --refresh.
+    are read again after 6 hours, or at once with --refresh. Until then their
+    rows show as skipped, with the time they are due.
 
     Exit code 0 when every endpoint is ok or empty, 3 when some failed, were
     restricted or need reconnecting (the summary names them).
@@ -94,13 +97,36 @@ def extract(
             refresh=refresh,
         )
     summary = result.summary()
-    rows = [{k: row.get(k) for k in COLUMNS} for row in result.rows]
-    text = table(rows, COLUMNS) + "\n\n" + _summary_text(summary)
+    rows = [_endpoint_row(row) for row in result.rows]
+    text_rows = [{**row, "status": _status_text(row)} for row in rows]
+    text = table(text_rows, COLUMNS) + "\n\n" + _summary_text(summary, rows)
     emit({"summary": summary, "endpoints": rows}, text)
     set_exit_code(result.exit_code)
 
 
-def _summary_text(summary: dict) -> str:
+def _endpoint_row(row: dict) -> dict:
+    """Select the printed columns of a run log row and add the skip fields.
+
+    ``skipped`` is true for an endpoint that was not requested because it is not
+    due yet. Its ``status`` stays that of the last complete read, and
+    ``not_due_until`` is the UTC time from which a run requests it again.
+    """
+    due = row.get("not_due_until")
+    return {
+        **{k: row.get(k) for k in COLUMNS},
+        "skipped": due is not None,
+        "not_due_until": due.isoformat(timespec="seconds") if due else None,
+    }
+
+
+def _status_text(row: dict) -> str:
+    if not row["skipped"]:
+        return row["status"]
+    due = datetime.fromisoformat(row["not_due_until"])
+    return f"skipped (not due until {due:%Y-%m-%d %H:%M} UTC)"
+
+
+def _summary_text(summary: dict, rows: list[dict]) -> str:
     counted = sorted(summary["statuses"].items())
     statuses = ", ".join(f"{n} {s}" for s, n in counted) or "none"
     lines = [
@@ -110,6 +136,13 @@ def _summary_text(summary: dict) -> str:
         f"({summary['not_modified']} answered 304, {summary['rate_limited']} rate "
         "limited)."
     ]
+    skipped = sum(row["skipped"] for row in rows)
+    if skipped:
+        lines.append(
+            f"Skipped {plural(skipped, 'endpoint')} not due yet, because the "
+            "platform sends no ETag or Last-Modified and the last full read is "
+            "recent. Run with --refresh to read them now."
+        )
     if summary["problems"]:
         lines.append("Not complete: " + "; ".join(summary["problems"]) + ".")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -516,16 +516,19 @@ def _skip_fresh_snapshot(env: EndpointEnv, spec: EndpointSpec) -> dict | None:
 
     A snapshot endpoint whose platform sends neither ETag nor Last-Modified can
     only be re-read in full. When its last complete read is younger than
-    ``env.max_age`` seconds it is not asked again, and the row says so.
+    ``env.max_age`` seconds it is not asked again. The row's ``note`` explains
+    that, and ``not_due_until`` is the UTC time from which a run reads it again.
+    It is the only row with ``not_due_until``, which is not a run log column.
     """
     if env.max_age is None or spec.mode != "snapshot" or spec.targets is not None:
         return None
     with env.db.connect() as con:
-        last = state.fresh_unvalidated(
+        fresh = state.fresh_unvalidated(
             con, env.participant_id, env.platform, spec.name, env.max_age
         )
-        if last is None:
+        if fresh is None:
             return None
+        last, finished_at = fresh
         hours = env.max_age / 3600
         row = {
             "run_id": env.run_id,
@@ -550,6 +553,8 @@ def _skip_fresh_snapshot(env: EndpointEnv, spec: EndpointSpec) -> dict | None:
             ),
             "error": None,
             "finished_at": datetime.now(UTC),
+            "not_due_until": finished_at.astimezone(UTC)
+            + timedelta(seconds=env.max_age),
         }
         with transaction(con):
             state.write_log(con, row)

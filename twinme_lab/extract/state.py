@@ -271,9 +271,9 @@ def latest_status(con, participant_id: str, platform: str, endpoint: str) -> str
 
 def fresh_unvalidated(
     con, participant_id: str, platform: str, endpoint: str, max_age: float
-) -> str | None:
-    """Return the last status of an endpoint read completely within ``max_age``
-    seconds whose pages carry no validators, else None."""
+) -> tuple[str, datetime] | None:
+    """Return the last status and finish time of an endpoint read completely
+    within ``max_age`` seconds whose pages carry no validators, else None."""
     row = con.execute(
         "SELECT status, finished_at FROM extract_run_log WHERE participant_id = ? "
         "AND platform = ? AND endpoint = ? ORDER BY run_id DESC, finished_at DESC "
@@ -291,7 +291,7 @@ def fresh_unvalidated(
         "last_modified IS NOT NULL)",
         [participant_id, platform, endpoint],
     ).fetchone()[0]
-    return None if validated else row[0]
+    return None if validated else (row[0], row[1])
 
 
 def run_log(con, run_id: int | None = None) -> list[dict]:
