@@ -4,14 +4,20 @@ Each feature module in this package declares ``FEATURES`` (a tuple of
 :class:`FeatureDefinition`) and ``SQL``, one query that returns the columns
 ``participant_id, feature, value, n_obs, window_start, window_end`` with at most
 one row per participant and feature. The query reads the participants to compute
-from the temporary table ``feature_scope (participant_id, timezone)``.
+from the temporary table ``feature_scope (participant_id, timezone)``. A module
+may also declare ``SETUP_SQL``, statements run before ``SQL`` that create the
+temporary tables named in ``TEMP_TABLES`` (dropped afterwards), and
+``build_sql(names)``, returning the setup statements and the query for only the
+named features. A module without ``build_sql`` runs ``SQL`` and its rows of
+features not requested are dropped.
 
-:func:`compute_features` runs every module and sets a value to NULL where it rests
-on fewer than the feature's minimum observations. A declared feature that a
-participant has no data for gets a NULL row with ``n_obs`` 0. Each participant's
-previous rows are replaced in one transaction. Floating-point sums in the module
-queries use ``ORDER BY`` inside the aggregate, so a rerun on the same data gives
-the same bits.
+:func:`compute_features` runs every module that declares a requested feature
+(all of them by default) and sets a value to NULL where it rests on fewer than
+the feature's minimum observations. A requested feature that a participant has
+no data for gets a NULL row with ``n_obs`` 0. The chosen participants' previous
+rows of the requested features are replaced in one transaction. Floating-point
+sums in the module queries use ``ORDER BY`` inside the aggregate, so a rerun on
+the same data gives the same bits.
 """
 
 from __future__ import annotations
@@ -133,17 +139,57 @@ def _scope(con, participant_ids: Iterable[str] | None) -> list[str]:
     return chosen
 
 
-def _collect_module(con, module: ModuleType) -> None:
-    """Append one module's rows to ``feature_results``, checking their shape."""
+def _requested(features: Iterable[str] | None) -> list[str] | None:
+    """Check requested feature names; return them in declared order, or None."""
+    if features is None:
+        return None
+    if isinstance(features, str):
+        raise UsageError("features must be a list of feature names, not one string.")
+    wanted = set(features)
+    declared = definitions()
+    if not wanted:
+        raise UsageError(
+            "features is an empty list; pass at least one feature name, or None "
+            "for every feature."
+        )
+    unknown = sorted(wanted - set(declared))
+    if unknown:
+        raise UsageError(
+            f"Unknown feature {', '.join(map(repr, unknown))}. Valid names: "
+            f"{', '.join(declared)} (twinme_lab.feature_definitions() describes "
+            "each)."
+        )
+    return [name for name in declared if name in wanted]
+
+
+def _module_sql(
+    module: ModuleType, names: list[str] | None
+) -> tuple[tuple[str, ...], str]:
+    """Return a module's setup statements and query for ``names`` (None: all)."""
+    declared = [d.name for d in module.FEATURES]
+    build = getattr(module, "build_sql", None)
+    if names is None or set(declared) <= set(names) or build is None:
+        return tuple(getattr(module, "SETUP_SQL", ())), module.SQL
+    return build([name for name in declared if name in names])
+
+
+def _collect_module(con, module: ModuleType, names: list[str] | None) -> None:
+    """Append one module's rows to ``feature_results``, checking their shape.
+
+    With ``names``, only rows of those features are appended.
+    """
     name = module.__name__
-    cursor = con.execute(f"SELECT * FROM ({module.SQL}) LIMIT 0")
+    setup, sql = _module_sql(module, names)
+    for statement in setup:
+        con.execute(statement)
+    cursor = con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
     columns = tuple(d[0] for d in cursor.description)
     if columns != RESULT_COLUMNS:
         raise ValueError(
             f"{name}.SQL returns columns {columns}; expected {RESULT_COLUMNS}."
         )
     con.execute("DELETE FROM module_results")
-    con.execute(f"INSERT INTO module_results {module.SQL}")
+    con.execute(f"INSERT INTO module_results {sql}")
     declared = [d.name for d in module.FEATURES]
     undeclared = con.execute(
         "SELECT DISTINCT feature FROM module_results "
@@ -160,22 +206,39 @@ def _collect_module(con, module: ModuleType) -> None:
         raise ValueError(
             f"{name}.SQL returns feature {doubled[0][0]!r} twice for one participant."
         )
-    con.execute("INSERT INTO feature_results SELECT * FROM module_results")
+    con.execute(
+        "INSERT INTO feature_results SELECT * FROM module_results "
+        "WHERE feature IN (SELECT feature FROM feature_catalog)"
+    )
+    for table in getattr(module, "TEMP_TABLES", ()):
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def compute_features(
-    workspace: Workspace, participant_ids: Iterable[str] | None = None
+    workspace: Workspace,
+    participant_ids: Iterable[str] | None = None,
+    features: Iterable[str] | None = None,
 ) -> dict:
-    """Compute every feature for the given participants (default: all enrolled).
+    """Compute features for the given participants (default: all enrolled).
 
-    Returns a summary: the participants, the modules run, and per feature how many
-    participants got a value and how many got NULL.
+    ``features`` names the features to compute (default: every declared one).
+    Only modules that declare one of them run. Only the chosen participants'
+    rows of those features are replaced, and stored rows of other features stay
+    as they are. An unknown name raises UsageError before anything is written.
+
+    Returns a summary: the participants, the modules run, and per computed feature
+    how many participants got a value and how many got NULL.
     """
     if isinstance(participant_ids, str):
         raise UsageError("participant_ids must be a list of ids, not one string.")
-    registry = _load_modules()
+    requested = _requested(features)
     all_definitions = definitions()
-    names = list(all_definitions)
+    names = requested if requested is not None else list(all_definitions)
+    registry = [
+        module
+        for module in _load_modules()
+        if any(d.name in names for d in module.FEATURES)
+    ]
     minimums = [all_definitions[n].min_obs for n in names]
     with workspace.connect() as con:
         chosen = _scope(con, participant_ids)
@@ -197,12 +260,18 @@ def compute_features(
             [names, minimums],
         )
         for module in registry:
-            _collect_module(con, module)
+            _collect_module(con, module, requested)
 
+        # A full run also removes stored rows of features no longer declared.
+        only_requested = (
+            ""
+            if requested is None
+            else " AND feature IN (SELECT feature FROM feature_catalog)"
+        )
         with transaction(con):
             con.execute(
                 "DELETE FROM features WHERE participant_id IN "
-                "(SELECT participant_id FROM feature_scope)"
+                f"(SELECT participant_id FROM feature_scope){only_requested}"
             )
             con.execute(
                 """
@@ -220,13 +289,14 @@ def compute_features(
             )
             counts_rows = con.execute(
                 "SELECT feature, count(value), count(*) - count(value) FROM features "
-                "WHERE participant_id IN (SELECT participant_id FROM feature_scope) "
-                "GROUP BY feature ORDER BY feature"
+                "WHERE participant_id IN (SELECT participant_id FROM feature_scope)"
+                f"{only_requested} GROUP BY feature ORDER BY feature"
             ).fetchall()
             total = sum(v + n for _, v, n in counts_rows)
-            workspace.audit(
-                con, "features", None, {"participants": len(chosen), "rows": total}
-            )
+            audit_counts = {"participants": len(chosen), "rows": total}
+            if requested is not None:
+                audit_counts["features"] = requested
+            workspace.audit(con, "features", None, audit_counts)
         for table in (
             "feature_scope",
             "feature_results",
