@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import REAL, query
 
 from twinme_lab import oauth, participants, sandbox
 from twinme_lab.cli import cli, common, main
+from twinme_lab.errors import EXIT_REFUSED
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +238,38 @@ def test_extract_shows_not_due_as_skipped(discord_connected, capsys):
             timedelta(minutes=1)
         )
     assert "Skipped 2 endpoints not due yet" in out
+
+
+# Report batch on a scheduler that is not running --------------------------------
+
+
+def unused_loopback_port() -> int:
+    """Return a 127.0.0.1 port that was free a moment ago and has no listener."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_unreachable_scheduler_exits_1(workspace, monkeypatch, capsys, as_json):
+    pytest.importorskip("distributed")
+    from twinme_lab.reports import cluster
+
+    # A refused connection is retried until this timeout (30 s by default).
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2)
+    participants.add(workspace, "P01")
+    address = f"tcp://127.0.0.1:{unused_loopback_port()}"
+    args = ["report", "--all", "--scheduler", address]
+    args += ["--workspace", str(workspace.root)]
+    if as_json:
+        args.append("--json")
+
+    code, out, err = run(capsys, *args)
+    assert code == EXIT_REFUSED
+    assert f"Could not connect to the Dask scheduler at {address}" in err
+    assert "leave out --scheduler" in err
+    assert not (workspace.reports_dir / "P01").exists()
+    if as_json:
+        error = json.loads(out)
+        assert error["exit_code"] == EXIT_REFUSED
+        assert address in error["error"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import EXIT_PARTIAL, UsageError
+from ..errors import EXIT_PARTIAL, TwinMeError, UsageError
 from ..workspace import open_workspace
 from .common import emit, is_terminal, json_option, set_exit_code, workspace_option
 
@@ -105,14 +105,26 @@ def _report_all(
             bar.set_postfix_str(f"{outcome.participant_id} {outcome.status}")
             bar.update(1)
 
-        result = run_reports(
-            ws,
-            mapping=mapping,
-            jobs=jobs,
-            force=force,
-            progress=advance,
-            scheduler=scheduler,
-        )
+        try:
+            result = run_reports(
+                ws,
+                mapping=mapping,
+                jobs=jobs,
+                force=force,
+                progress=advance,
+                scheduler=scheduler,
+            )
+        except UsageError as exc:
+            # run_on_cluster raises UsageError, with the OSError as its context,
+            # when it cannot connect to the scheduler. An unreachable scheduler
+            # is not a misuse of the command, so the exit code is 1, not 2.
+            if scheduler is None or not isinstance(exc.__context__, OSError):
+                raise
+            raise TwinMeError(
+                f"{exc} No report was written. Start the scheduler and its "
+                "workers, or leave out --scheduler to write the reports on this "
+                "machine."
+            ) from None
     lines = [
         f"Reports: {result.count('written')} written, "
         f"{result.count('skipped')} up to date, {result.count('failed')} failed."
