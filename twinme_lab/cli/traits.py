@@ -91,19 +91,33 @@ def questionnaire_reliability(instrument: str, workspace: str | None) -> None:
     multiple=True,
     help="Participant to compute; repeat for several. Default: all.",
 )
+@click.option(
+    "--feature",
+    "feature_names",
+    metavar="NAME",
+    multiple=True,
+    help="Feature to compute, e.g. listening_hours; repeat for several. Only "
+    "these features' stored rows are replaced. Default: every feature.",
+)
 @workspace_option
 @json_option
-def features(participant_ids: tuple[str, ...], workspace: str | None) -> None:
-    """Compute every behavioural feature and replace the stored ones.
+def features(
+    participant_ids: tuple[str, ...],
+    feature_names: tuple[str, ...],
+    workspace: str | None,
+) -> None:
+    """Compute behavioural features and replace the stored ones.
 
     Prints, per feature, how many participants got a value and how many got
     NULL (no data, too few observations, or no time zone for a time-of-day
     feature).
 
-    Example: twinme-lab features --participant P001
+    Example: twinme-lab features --participant P001 --feature listening_hours
     """
     ws = open_workspace(workspace)
-    summary = features_api.compute_features(ws, list(participant_ids) or None)
+    summary = features_api.compute_features(
+        ws, list(participant_ids) or None, list(feature_names) or None
+    )
     rows = [
         {"feature": name, "with_value": c["value"], "null": c["null"]}
         for name, c in summary["features"].items()
