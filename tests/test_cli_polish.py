@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import shutil
 import socket
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +15,8 @@ from conftest import REAL, query
 
 from twinme_lab import oauth, participants, sandbox
 from twinme_lab.cli import cli, common, main
-from twinme_lab.errors import EXIT_REFUSED
+from twinme_lab.errors import EXIT_REFUSED, InputError
+from twinme_lab.imports.common import SourceFile
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +276,196 @@ def test_unreachable_scheduler_exits_1(workspace, monkeypatch, capsys, as_json):
         error = json.loads(out)
         assert error["exit_code"] == EXIT_REFUSED
         assert address in error["error"]
+
+
+# Export files that are cut off --------------------------------------------------
+
+MUSIC = REAL / "spotify_account" / "a" / "StreamingHistory_music_0.json"
+WATCH = REAL / "youtube_takeout" / "b" / "watch-history.json"
+# The music sample has 300 plays (tests/data/real/expected.json).
+MUSIC_PLAYS = 300
+
+
+def cut_after_record(text: str, records: int) -> str:
+    """Return a JSON array's text cut after the comma that follows a record."""
+    position = 0
+    for _ in range(records):
+        position = text.index("\n  },", position) + len("\n  },")
+    return text[:position] + "\n"
+
+
+def import_spotify(capsys, workspace, path) -> tuple[int, str]:
+    code, _, err = run(
+        capsys,
+        "import",
+        "spotify",
+        str(path),
+        "--participant",
+        "P01",
+        "--workspace",
+        str(workspace.root),
+    )
+    return code, err
+
+
+def stored(workspace, table: str) -> int:
+    return query(workspace, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_cut_between_records_rejected(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    target = tmp_path / MUSIC.name
+    # DuckDB alone imports the ten records before such a cut without an error.
+    target.write_text(cut_after_record(MUSIC.read_text(), 10))
+
+    code, err = import_spotify(capsys, workspace, target)
+    assert code == EXIT_REFUSED
+    assert f"{MUSIC.name}: the file is not valid JSON and appears to be cut off" in err
+    assert "ends with ','" in err
+    assert "download the export again, or extract it again" in err
+    assert stored(workspace, "listening_events") == 0
+    assert stored(workspace, "imports") == 0
+
+
+def test_cut_zip_member_named(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    archive = tmp_path / "my_spotify_data.zip"
+    member = f"Spotify Account Data/{MUSIC.name}"
+    # Larger than one 1 MiB read block, so the tail spans two blocks.
+    records = json.loads(MUSIC.read_text()) * 40
+    text = json.dumps(records, indent=2)
+    assert len(text) > 1 << 20
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(member, text[: len(text) // 2])
+
+    code, err = import_spotify(capsys, workspace, archive)
+    assert code == EXIT_REFUSED
+    assert f"my_spotify_data.zip:{member}: the file is not valid JSON" in err
+    assert "appears to be cut off" in err
+    assert stored(workspace, "listening_events") == 0
+
+
+def test_complete_zip_member_imported(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(f"Spotify Account Data/{MUSIC.name}", MUSIC.read_bytes())
+
+    code, err = import_spotify(capsys, workspace, archive)
+    assert code == 0, err
+    assert stored(workspace, "listening_events") == MUSIC_PLAYS
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_file_end_checked(workspace, tmp_path, capsys, encoding):
+    participants.add(workspace, "P01")
+    bom = codecs.BOM_UTF16_LE if encoding == "utf-16-le" else codecs.BOM_UTF16_BE
+    whole = tmp_path / "whole" / MUSIC.name
+    cut = tmp_path / "cut" / MUSIC.name
+    whole.parent.mkdir()
+    cut.parent.mkdir()
+    encoded = bom + MUSIC.read_text().encode(encoding)
+    whole.write_bytes(encoded)
+    cut.write_bytes(bom + cut_after_record(MUSIC.read_text(), 40).encode(encoding))
+
+    code, err = import_spotify(capsys, workspace, cut)
+    assert code == EXIT_REFUSED
+    assert "appears to be cut off" in err
+    assert "ends with ','" in err
+
+    # A download cut at an odd byte ends in half a UTF-16 code unit.
+    cut.write_bytes(encoded[:-3])
+    code, err = import_spotify(capsys, workspace, cut)
+    assert code == EXIT_REFUSED
+    assert "appears to be cut off" in err
+    assert "ends with '}'" in err
+
+    code, err = import_spotify(capsys, workspace, whole)
+    assert code == 0, err
+    assert stored(workspace, "listening_events") == MUSIC_PLAYS
+
+
+def test_trailing_whitespace_beyond_tail(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    target = tmp_path / MUSIC.name
+    target.write_text(cut_after_record(MUSIC.read_text(), 10) + " \n" * 5000)
+
+    code, err = import_spotify(capsys, workspace, target)
+    assert code == EXIT_REFUSED
+    assert "ends with ','" in err
+
+    target.write_text(MUSIC.read_text() + "\r\n" * 5000)
+    code, err = import_spotify(capsys, workspace, target)
+    assert code == 0, err
+    assert stored(workspace, "listening_events") == MUSIC_PLAYS
+
+
+def test_cut_inside_record_names_file(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    text = WATCH.read_text()
+    # Cut right after the "]" that closes the first entry's subtitles, so the
+    # file ends with a bracket and DuckDB's parser finds the cut.
+    end = text.index("]", text.index('"subtitles"')) + 1
+    target = tmp_path / WATCH.name
+    target.write_text(text[:end])
+
+    code, _, err = run(
+        capsys,
+        "import",
+        "youtube",
+        str(target),
+        "--participant",
+        "P01",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == EXIT_REFUSED
+    assert f"{WATCH.name} is not valid JSON and appears to be cut off" in err
+    assert "(DuckDB: unexpected end of data at byte " in err
+    assert "download the export again" in err
+    assert stored(workspace, "youtube_events") == 0
+
+
+def test_youtube_cut_between_entries(workspace, tmp_path, capsys):
+    participants.add(workspace, "P01")
+    text = WATCH.read_text()
+    end = text.index("\n},{") + len("\n},")
+    target = tmp_path / WATCH.name
+    target.write_text(text[:end])
+
+    code, _, err = run(
+        capsys,
+        "import",
+        "youtube",
+        str(target),
+        "--participant",
+        "P01",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == EXIT_REFUSED
+    assert "appears to be cut off" in err
+    assert stored(workspace, "youtube_events") == 0
+
+
+def test_parsed_json_cut_off(tmp_path):
+    target = tmp_path / "messages.json"
+    target.write_text('[{"ID": 1, "Timestamp": "2024-01-01 00:00:00"},\n')
+    source = SourceFile(name=target.name, label="c42/messages.json", path=target)
+    with pytest.raises(InputError) as caught:
+        source.read_json()
+    message = str(caught.value)
+    assert message.startswith("c42/messages.json is not valid JSON and appears")
+    assert "cut off" in message
+    assert "download the export again" in message
+
+
+def test_parsed_json_invalid_inside(tmp_path):
+    target = tmp_path / "messages.json"
+    target.write_text('[{"ID": 1, "Timestamp": x}]\n')
+    source = SourceFile(name=target.name, label="c42/messages.json", path=target)
+    with pytest.raises(InputError) as caught:
+        source.read_json()
+    message = str(caught.value)
+    assert "c42/messages.json is not valid JSON (line 1, column 25:" in message
+    assert "cut off" not in message

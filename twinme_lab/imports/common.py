@@ -85,6 +85,21 @@ _KEY_NULL = "chr(30)"
 # Names that archive tools add and that are never export files.
 _IGNORED_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 
+# The fix that errors name for an export file that is cut off or not valid JSON.
+CUT_OFF_FIX = (
+    "download the export again, or extract it again if it was unpacked from a "
+    "ZIP archive"
+)
+
+# DuckDB 1.5.5's read_json parse error, after the file path is replaced by a label.
+_MALFORMED_JSON = re.compile(
+    r'Malformed JSON in file "[^"]*", at byte (?P<byte>\d+) in record/value '
+    r"(?P<record>\d+): (?P<problem>[^.]+)"
+)
+
+# The JSON whitespace characters (RFC 8259, section 2).
+_JSON_WHITESPACE = " \t\n\r"
+
 # DuckDB errors that mean the input is bad; any other error is a bug and propagates.
 READER_ERRORS = (
     duckdb.InvalidInputException,
@@ -154,6 +169,10 @@ def decode_text(data: bytes, label: str) -> str:
     if encoding == "utf-16":
         text = text.removeprefix("\ufeff")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# The bracket that closes a JSON array or object, by its opening bracket.
+_JSON_CLOSERS = {"[": "]", "{": "}"}
 
 
 def _has_utf16_bom(head: bytes) -> bool:
@@ -230,10 +249,16 @@ class SourceFile:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
+            if exc.pos >= len(text.rstrip(_JSON_WHITESPACE)):
+                problem = (
+                    "and appears to be cut off, because it ends before the JSON "
+                    f"is complete (line {exc.lineno}, column {exc.colno})"
+                )
+            else:
+                problem = f"(line {exc.lineno}, column {exc.colno}: {exc.msg})"
             raise InputError(
-                f"{self.label} is not valid JSON (line {exc.lineno}, column "
-                f"{exc.colno}: {exc.msg}); the file may be truncated, so "
-                "re-download the export."
+                f"{self.label} is not valid JSON {problem}. Nothing was imported; "
+                f"{CUT_OFF_FIX}."
             ) from None
 
     def first_char(self) -> str:
@@ -255,6 +280,41 @@ class SourceFile:
             encoding = "utf-8"
         text = head.decode(encoding, errors="ignore").lstrip()
         return text[:1]
+
+    def last_char(self) -> str:
+        """Return the last character that is not JSON whitespace ("" if none).
+
+        Reads only the last 4 KiB of a file on disk. A ZIP member is read to its
+        end, because a compressed stream cannot be entered at an offset.
+        """
+        head = self.head(2)
+        utf16 = {
+            codecs.BOM_UTF16_LE: "utf-16-le",
+            codecs.BOM_UTF16_BE: "utf-16-be",
+        }.get(head)
+        size = 4096
+        if self.path is not None:
+            with open(self.path, "rb") as handle:
+                end = handle.seek(0, 2)
+                start = max(0, end - size)
+                handle.seek(start)
+                tail = handle.read()
+        else:
+            start, tail = 0, b""
+            with self.open() as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    window = (tail + block)[-size:]
+                    start += len(tail) + len(block) - len(window)
+                    tail = window
+        if utf16 and start % 2:
+            # UTF-16 code units start at even offsets, after the 2-byte BOM.
+            tail = tail[1:]
+        text = tail.decode(utf16 or "utf-8", errors="ignore")
+        text = text.removeprefix("\ufeff").rstrip(_JSON_WHITESPACE)
+        if not text and start > 0:
+            # The last 4 KiB are all whitespace, so the whole file is read.
+            text = self.read_text().rstrip(_JSON_WHITESPACE)
+        return text[-1:]
 
     def readable_on_disk(self) -> bool:
         """Whether DuckDB can read the file in place (on disk, UTF-8 with or
@@ -603,6 +663,20 @@ class ImportJob:
         for path in {disk_path, source.path} - {None}:
             text = text.replace(str(path), source.label)
         text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
+        malformed = _MALFORMED_JSON.match(text)
+        if malformed:
+            # In DuckDB 1.5.5 the byte offset counts from the start of the record
+            # being parsed, and record/value numbers differ from record numbers.
+            detail = (
+                f"DuckDB: {malformed['problem']} at byte {malformed['byte']} of "
+                f"record/value {malformed['record']}"
+            )
+            cut_off = malformed["problem"] == "unexpected end of data"
+            cut_off_text = " and appears to be cut off" if cut_off else ""
+            return InputError(
+                f"{source.label} is not valid JSON{cut_off_text} ({detail}). "
+                f"Nothing was imported; {CUT_OFF_FIX}."
+            )
         return InputError(
             f"{source.label} could not be read: {text}. Nothing was imported; "
             "check that this is the original export file and not a truncated or "
@@ -627,6 +701,29 @@ class ImportJob:
                 source,
                 f"expected {shape}, but the file starts with {first!r}",
                 fix="check that this file is the one the platform exported",
+            )
+        if expected_first in _JSON_CLOSERS:
+            self.require_complete_json(source, expected_first)
+
+    def require_complete_json(self, source: SourceFile, opening: str) -> None:
+        """Raise :class:`InputError` unless the JSON ends with the closing bracket.
+
+        ``opening`` is the file's first character, ``"["`` or ``"{"``. DuckDB
+        1.5.5's ``read_json(format = 'array')`` accepts an array whose ``]`` is
+        missing when the file ends after a complete record. Without this check,
+        an export cut off between two records would import only the records
+        before the cut, with no error.
+        """
+        closing = _JSON_CLOSERS[opening]
+        last = source.last_char()
+        if last != closing:
+            shape = "array" if opening == "[" else "object"
+            raise self.reject(
+                source,
+                "the file is not valid JSON and appears to be cut off, because "
+                f"it ends with {last!r} instead of the {closing!r} that closes "
+                f"its JSON {shape}",
+                fix=CUT_OFF_FIX,
             )
 
     # ---- staging

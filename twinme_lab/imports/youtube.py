@@ -64,6 +64,7 @@ def _check_json_array(job: ImportJob, source: SourceFile) -> None:
             source,
             "expected a JSON array of history entries, as Takeout writes it",
         )
+    job.require_complete_json(source, "[")
 
 
 def _select_sql(fmt: str, keep_text: bool) -> str:
