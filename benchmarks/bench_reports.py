@@ -8,7 +8,16 @@ times three things on the same workspace:
 1. kernel start: papermill runs a notebook with one empty cell through the
    report runner's own kernel setup, repeated, median taken;
 2. serial: ``run_report`` for one participant after the other;
-3. parallel: ``run_reports(jobs=J, force=True)``, J worker processes.
+3. parallel: ``run_reports(jobs=J, force=True)``, J worker processes;
+4. up-to-date rerun: ``run_reports(jobs=J)`` again, where every report is
+   current and is skipped.
+
+Each phase prints the 1-minute load average at its start and end, because the
+ratio means little when other processes compete for the cores. It also prints
+the CPU seconds this process and its finished children (workers and kernels)
+used, divided by the wall seconds: the cores the phase actually got. The
+parallel phase also prints the sum of the per-report seconds divided by its
+wall time, the mean number of reports running at once.
 
 With ``--dask`` it also times ``run_reports(scheduler=...)`` on a LocalCluster
 of J single-threaded worker processes on 127.0.0.1, started before the clock.
@@ -30,6 +39,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -72,13 +82,47 @@ def time_serial(ws, participant_ids: list[str]) -> float:
     return time.monotonic() - started
 
 
-def time_parallel(ws, participant_ids: list[str], jobs: int) -> float:
+def time_parallel(ws, participant_ids: list[str], jobs: int) -> tuple[float, float]:
+    """Return the wall seconds and the mean number of reports running at once."""
     started = time.monotonic()
     result = run_reports(ws, participant_ids, jobs=jobs, force=True)
     seconds = time.monotonic() - started
     if result.failed:
         raise SystemExit(f"{len(result.failed)} parallel reports failed")
+    busy = sum(outcome.seconds or 0.0 for outcome in result.outcomes)
+    return seconds, busy / seconds
+
+
+def time_rerun(ws, participant_ids: list[str], jobs: int) -> float:
+    started = time.monotonic()
+    result = run_reports(ws, participant_ids, jobs=jobs)
+    seconds = time.monotonic() - started
+    skipped = result.count("skipped")
+    if skipped != len(participant_ids):
+        raise SystemExit(f"only {skipped} of {len(participant_ids)} were skipped")
     return seconds
+
+
+def cpu_seconds() -> float:
+    """Return the CPU seconds of this process and of its waited-for children."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@contextmanager
+def phase(name: str):
+    """Print the load average, and the cores used, of a timed phase."""
+    load_before = os.getloadavg()[0]
+    cpu_before = cpu_seconds()
+    started = time.monotonic()
+    yield
+    wall = time.monotonic() - started
+    cpu = cpu_seconds() - cpu_before
+    print(
+        f"  [{name}: load average {load_before:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end; {cpu:.1f} CPU s, "
+        f"{cpu / wall:.2f} cores used]"
+    )
 
 
 def time_dask(ws, participant_ids: list[str], jobs: int) -> float:
@@ -134,16 +178,26 @@ def main() -> None:
     participant_ids = [row["participant_id"] for row in enrolled][: args.participants]
     n = len(participant_ids)
 
-    kernel = time_kernel_start(ws, base / "kernel", args.kernel_repeats)
+    with phase("kernel start"):
+        kernel = time_kernel_start(ws, base / "kernel", args.kernel_repeats)
     print(f"kernel start (empty notebook, median): {kernel:.2f} s")
-    serial = time_serial(ws, participant_ids)
+    with phase("serial"):
+        serial = time_serial(ws, participant_ids)
     print(f"serial papermill loop: {serial:.1f} s, {serial / n:.2f} s per report")
-    parallel = time_parallel(ws, participant_ids, args.jobs)
-    print(f"run_reports(jobs={args.jobs}): {parallel:.1f} s")
+    with phase("parallel"):
+        parallel, running = time_parallel(ws, participant_ids, args.jobs)
+    print(
+        f"run_reports(jobs={args.jobs}): {parallel:.1f} s, "
+        f"{running:.2f} reports running at once on average"
+    )
     print(f"speed-up serial / parallel: {serial / parallel:.2f}x (target 1.8x)")
     print(f"per report beyond kernel start: {serial / n - kernel:.2f} s")
+    with phase("up-to-date rerun"):
+        rerun = time_rerun(ws, participant_ids, args.jobs)
+    print(f"up-to-date rerun: {rerun:.1f} s, {rerun / n:.3f} s per participant")
     if args.dask:
-        on_cluster = time_dask(ws, participant_ids, args.jobs)
+        with phase("dask"):
+            on_cluster = time_dask(ws, participant_ids, args.jobs)
         print(
             f"run_reports on LocalCluster ({args.jobs} workers): {on_cluster:.1f} s, "
             f"speed-up {serial / on_cluster:.2f}x"
