@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import warnings
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -489,3 +493,59 @@ def test_duckdb_inplace_warning_filtered():
     with warnings.catch_warnings(record=True) as caught:
         duckdb.connect().execute(sql).df()
     assert [str(w.message) for w in caught] == []
+
+
+# Sandbox temporary folders ------------------------------------------------------
+
+PYTHON_CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from twinme_lab.cli import main; sys.exit(main(sys.argv[1:]))",
+]
+
+
+def sandbox_folders(folder) -> list[str]:
+    return sorted(path.name for path in folder.glob("twinme-sandbox-*"))
+
+
+def test_unstopped_sandbox_folder_removed(tmp_path):
+    script = (
+        "from pathlib import Path\n"
+        "from twinme_lab import sandbox\n"
+        "handle = sandbox.serve()\n"
+        "print(Path(handle.ca_path).parent.name)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().startswith("twinme-sandbox-")
+    assert sandbox_folders(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs POSIX signals")
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGTERM", "SIGINT"])
+def test_cli_sandbox_removes_folder(tmp_path, name):
+    process = subprocess.Popen(
+        [*PYTHON_CLI, "sandbox", "--port", "0"],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while not line.startswith("Press Ctrl-C"):
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+        assert len(sandbox_folders(tmp_path)) == 1
+    finally:
+        process.send_signal(getattr(signal, name))
+        code = process.wait(timeout=30)
+    assert code == 0
+    assert "Sandbox stopped." in process.stderr.read()
+    assert sandbox_folders(tmp_path) == []

@@ -108,6 +108,31 @@ def sandbox(
     except SandboxError as exc:
         raise UsageError(str(exc)) from exc
 
+    # The handlers are in place before the message that the sandbox is ready, so
+    # a signal sent as soon as it appears stops the sandbox cleanly.
+    stopped = threading.Event()
+    signal_numbers = [signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):
+        # POSIX sends SIGHUP when the terminal the sandbox runs in is closed.
+        signal_numbers.append(signal.SIGHUP)
+    previous = {
+        number: signal.signal(number, lambda *_: stopped.set())
+        for number in signal_numbers
+    }
+    try:
+        _print_ready(handle, auto_consent, seed, users)
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        handle.stop()
+        click.echo("Sandbox stopped.", err=True)
+
+
+def _print_ready(handle, auto_consent: bool, seed: int, users: int) -> None:
     variables = {**handle.env(), "REQUESTS_CA_BUNDLE": handle.ca_path}
     exports = "\n".join(f"export {name}={value}" for name, value in variables.items())
     emit(
@@ -128,17 +153,6 @@ def sandbox(
         "the default trust store for that shell.\n"
         "Press Ctrl-C to stop.",
     )
-    stopped = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        handle.stop()
-        click.echo("Sandbox stopped.", err=True)
 
 
 def register(group: click.Group) -> None:

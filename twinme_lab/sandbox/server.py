@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import json
 import logging
@@ -22,6 +23,19 @@ log = logging.getLogger("twinme_lab.sandbox")
 BIND_ADDRESS = "127.0.0.1"
 # Largest request body read, in bytes; token and admin requests are far smaller.
 MAX_BODY = 1_000_000
+
+# Temporary state folders of sandboxes that are not stopped yet. They are also
+# removed when the interpreter exits, so a test or script that never calls
+# stop() leaves none behind. NOTE: a process killed by a signal it does not
+# handle (SIGKILL, or SIGTERM outside the CLI) still leaves its folder.
+_live_temp_dirs: set[str] = set()
+
+
+@atexit.register
+def _remove_live_temp_dirs() -> None:
+    for folder in list(_live_temp_dirs):
+        shutil.rmtree(folder, ignore_errors=True)
+        _live_temp_dirs.discard(folder)
 
 
 class SandboxError(RuntimeError):
@@ -271,6 +285,7 @@ class SandboxHandle:
         self._thread.join(timeout=5)
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
+            _live_temp_dirs.discard(self._temp_dir)
         log.info("Sandbox on %s stopped", self.url)
 
 
@@ -309,6 +324,7 @@ def serve(
     temp_dir = None
     if state_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="twinme-sandbox-")
+        _live_temp_dirs.add(temp_dir)
         folder = Path(temp_dir)
     else:
         folder = Path(state_dir)
@@ -343,6 +359,7 @@ def serve(
     except BaseException:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
+            _live_temp_dirs.discard(temp_dir)
         raise
     thread = threading.Thread(
         target=server.serve_forever, name="twinme-sandbox", daemon=True
