@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import json
 import os
 import shutil
@@ -10,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tomllib
 import warnings
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -549,3 +552,34 @@ def test_cli_sandbox_removes_folder(tmp_path, name):
     assert code == 0
     assert "Sandbox stopped." in process.stderr.read()
     assert sandbox_folders(tmp_path) == []
+
+
+# Files a wheel installs ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_lists_every_package_and_file():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]
+    package_dirs = {"twinme_lab": ROOT / "twinme_lab"}
+    for folder in sorted((ROOT / "twinme_lab").rglob("*")):
+        if folder.is_dir() and "__pycache__" not in folder.parts:
+            package_dirs[".".join(folder.relative_to(ROOT).parts)] = folder
+    for package, folder in setuptools.get("package-dir", {}).items():
+        package_dirs[package] = ROOT / folder
+    assert sorted(setuptools["packages"]) == sorted(package_dirs)
+
+    # Every file a package folder has besides its modules is package data, and
+    # the notebooks folder ships as twinme_lab.notebooks.
+    assert package_dirs["twinme_lab.notebooks"] == ROOT / "notebooks"
+    patterns = setuptools["package-data"]
+    for package, folder in package_dirs.items():
+        for path in sorted(folder.iterdir()):
+            if path.is_dir() or path.suffix in {".py", ".pyc"}:
+                continue
+            assert any(
+                fnmatch.fnmatch(path.name, pattern)
+                for pattern in patterns.get(package, [])
+            ), f"{path.relative_to(ROOT)} is missing from the package data"
