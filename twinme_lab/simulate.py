@@ -435,7 +435,7 @@ def listening_features(plays: pd.DataFrame, zone: str) -> pd.DataFrame:
             "listening_night_share": (plays["local"].dt.hour < 6)
             .groupby(plays["participant_id"])
             .mean(),
-            "listening_weekend_share": (plays["local"].dt.dayofweek >= 5)
+            "listening_weekend_share": (plays["local"].dt.day_of_week >= 5)
             .groupby(plays["participant_id"])
             .mean(),
             "listening_podcast_share": podcast_ms.groupby(plays["participant_id"]).sum()

@@ -26,7 +26,7 @@ NO_API_MESSAGES = {
     "netflix": (
         "Netflix has no API to connect to. Ask the participant for their Netflix "
         "viewing activity export and import it with 'twinme-lab import netflix "
-        "FILE --participant ID'."
+        "PATH --participant ID' (the CSV, its folder or the ZIP)."
     ),
 }
 

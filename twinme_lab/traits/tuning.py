@@ -590,16 +590,21 @@ TUNING_NOTEBOOK = "tune_trait_mappings.ipynb"
 
 
 def notebook_file(name: str) -> Path:
-    """Return a notebook from the repository's ``notebooks/`` folder."""
+    """Return a notebook from the repository's ``notebooks/``, else the package's."""
+    from importlib import resources
+
     from ..errors import NotFoundError
 
     path = Path(__file__).resolve().parents[2] / "notebooks" / name
-    if not path.is_file():
-        raise NotFoundError(
-            f"The notebook {name} was not found in {path.parent}; run from a "
-            "checkout of the repository (pip install -e .)."
-        )
-    return path
+    if path.is_file():
+        return path
+    packaged = resources.files("twinme_lab").joinpath("notebooks", name)
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise NotFoundError(
+        f"The notebook {name} was not found in notebooks/ or in the installed "
+        "package; reinstall twinme-lab."
+    )
 
 
 def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Path:
