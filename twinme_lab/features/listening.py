@@ -151,18 +151,20 @@ _HOUR_START_US = """epoch_us({t})
 _ZONE_HOURS = f"""
 CREATE OR REPLACE TEMP TABLE listening_zone_hours AS
 WITH hours AS (
-    SELECT DISTINCT s.zone_id, s.zone,
+    SELECT DISTINCT s.zone_id,
            {_HOUR_START_US.format(t="e.ended_at")} AS hour_start_us
     FROM listening_events e
     JOIN listening_scope s ON s.participant_id = e.participant_id
     WHERE e.{_AUDIO_KINDS}
-)
-SELECT zone_id, hour_start_us,
-       epoch_us(timezone(zone, make_timestamptz(hour_start_us)))
-           - hour_start_us AS start_offset_us,
-       epoch_us(timezone(zone, make_timestamptz(hour_start_us + 3599999999)))
-           - (hour_start_us + 3599999999) AS end_offset_us
-FROM hours
+),
+zones AS (SELECT DISTINCT zone_id, zone FROM listening_scope)
+SELECT h.zone_id, h.hour_start_us,
+       epoch_us(timezone(z.zone, make_timestamptz(h.hour_start_us)))
+           - h.hour_start_us AS start_offset_us,
+       epoch_us(timezone(z.zone, make_timestamptz(h.hour_start_us + 3599999999)))
+           - (h.hour_start_us + 3599999999) AS end_offset_us
+FROM hours h
+JOIN zones z ON z.zone_id = h.zone_id
 """
 
 # Spotify's account data and its extended history cover the same plays when a
