@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 ALIAS = "ws"
 BUSY_RETRY_SECONDS = 5.0
+# Caps the threads of each DuckDB connection. Parallel report workers set it so
+# that two reports on two cores do not run four DuckDB threads between them.
+THREADS_ENV = "TWINME_DUCKDB_THREADS"
 
 _CONFIG = {
     "autoload_known_extensions": False,
@@ -84,7 +87,16 @@ def _disable_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
 
 def new_connection(temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection with the cipher extension loaded."""
-    con = duckdb.connect(":memory:", config=dict(_CONFIG))
+    config = dict(_CONFIG)
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise StoreError(
+                f"{THREADS_ENV} is {threads!r}; set it to a whole number of threads "
+                "(1 or more), or unset it to let DuckDB use every core."
+            )
+        config["threads"] = int(threads)
+    con = duckdb.connect(":memory:", config=config)
     try:
         con.execute(f"LOAD {quote_literal(str(httpfs_extension_path()))}")
         con.execute("SET temp_file_encryption = true")

@@ -19,14 +19,16 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import participants
 from ..errors import TwinMeError, UsageError
 from ..logs import redact
+from ..store import THREADS_ENV
 from ..workspace import Workspace, open_workspace
 from .data import load_report_data
 from .runner import (
@@ -83,6 +85,34 @@ class BatchResult:
             "failed": self.count("failed"),
             "reports": [o.as_dict() for o in self.outcomes],
         }
+
+
+# Thread pools of DuckDB and of the numeric libraries a report notebook loads.
+THREAD_VARIABLES = (
+    THREADS_ENV,
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@contextmanager
+def threads_per_worker(count: int) -> Iterator[None]:
+    """Cap the thread pools of workers started inside this block at ``count``.
+
+    Spawned workers and the kernels they start inherit this process's
+    environment, so the cap is set there for the block and removed afterwards.
+    A variable the user has set already is left as it is.
+    """
+    added = [name for name in THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = str(count)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def default_jobs() -> int:
@@ -211,7 +241,8 @@ def run_reports(
     else:
         # spawn: a forked child would inherit this process's threads and locks.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        cap = threads_per_worker(max(1, default_jobs() // workers))
+        with cap, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {
                 pool.submit(
                     report_one, root, participant_id, mapping, force, notebook
