@@ -554,6 +554,34 @@ def test_cli_sandbox_removes_folder(tmp_path, name):
     assert sandbox_folders(tmp_path) == []
 
 
+def test_cli_sandbox_stops_when_sigint_inherited_ignored(tmp_path):
+    # A shell script's background job starts with SIGINT ignored, and without
+    # a handler of its own the sandbox would then not stop on SIGINT.
+    process = subprocess.Popen(
+        [*PYTHON_CLI, "sandbox", "--port", "0"],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        line = ""
+        while not line.startswith("Press Ctrl-C"):
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = None
+    assert code == 0
+    assert sandbox_folders(tmp_path) == []
+
+
 # Files a wheel installs ---------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -111,7 +111,10 @@ def sandbox(
     # The handlers are in place before the message that the sandbox is ready, so
     # a signal sent as soon as it appears stops the sandbox cleanly.
     stopped = threading.Event()
-    signal_numbers = [signal.SIGTERM]
+    # SIGINT gets a handler of its own because a process started in the
+    # background of a shell script inherits SIGINT ignored, and Ctrl-C or kill
+    # -INT would then not stop it.
+    signal_numbers = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):
         # POSIX sends SIGHUP when the terminal the sandbox runs in is closed.
         signal_numbers.append(signal.SIGHUP)
