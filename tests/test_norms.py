@@ -7,8 +7,11 @@ import math
 import pandas as pd
 import pytest
 
+from twinme_lab import participants
 from twinme_lab.errors import InputError
 from twinme_lab.traits import norms
+from twinme_lab.traits.questionnaires import import_questionnaire
+from twinme_lab.workspace import init_workspace
 
 
 def test_ipip50_percentile_null():
@@ -133,28 +136,28 @@ def test_neo_120_facets_get_null():
     assert "facet" in reason
 
 
-def test_export_tipi_percentiles(tmp_path, monkeypatch):
-    from twinme_lab import participants
-    from twinme_lab.traits.questionnaires import import_questionnaire
-    from twinme_lab.workspace import init_workspace
+def answered_workspace(tmp_path, monkeypatch, answers: dict):
+    """Return a workspace with participant p1 and one answer per item.
 
+    ``answers`` maps an instrument to (number of items, the answer to each item).
+    """
     monkeypatch.setenv("TWINME_CONFIG_DIR", str(tmp_path / "config"))
     ws, _ = init_workspace(tmp_path / "ws")
     participants.add(ws, "p1")
+    for instrument, (items, answer) in answers.items():
+        path = tmp_path / f"{instrument}.csv"
+        path.write_text(
+            "participant," + ",".join(str(i) for i in range(1, items + 1)) + "\n"
+            "p1," + ",".join(str(answer) for _ in range(items)) + "\n"
+        )
+        import_questionnaire(ws, path, instrument)
+    return ws
+
+
+def test_export_tipi_percentiles(tmp_path, monkeypatch):
     # Every TIPI item is 6: plain-keyed items score 6, reversed ones
     # 8 - 6 = 2, so every scale is (6 + 2) / 2 = 4 and Neuroticism 8 - 4 = 4.
-    tipi = tmp_path / "tipi.csv"
-    tipi.write_text(
-        "participant," + ",".join(str(i) for i in range(1, 11)) + "\n"
-        "p1," + ",".join("6" for _ in range(10)) + "\n"
-    )
-    import_questionnaire(ws, tipi, "tipi")
-    ipip = tmp_path / "ipip.csv"
-    ipip.write_text(
-        "participant," + ",".join(str(i) for i in range(1, 51)) + "\n"
-        "p1," + ",".join("3" for _ in range(50)) + "\n"
-    )
-    import_questionnaire(ws, ipip, "ipip50")
+    ws = answered_workspace(tmp_path, monkeypatch, {"tipi": (10, 6), "ipip50": (50, 3)})
     table = norms.export_table(ws)
     tipi_rows = table[table["instrument"] == "tipi"].set_index("trait")
     expected = {
@@ -182,20 +185,9 @@ def test_export_tipi_percentiles(tmp_path, monkeypatch):
 def test_report_names_norms_source(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from twinme_lab import participants
     from twinme_lab.reports import data, tables
-    from twinme_lab.traits.questionnaires import import_questionnaire
-    from twinme_lab.workspace import init_workspace
 
-    monkeypatch.setenv("TWINME_CONFIG_DIR", str(tmp_path / "config"))
-    ws, _ = init_workspace(tmp_path / "ws")
-    participants.add(ws, "p1")
-    tipi = tmp_path / "tipi.csv"
-    tipi.write_text(
-        "participant," + ",".join(str(i) for i in range(1, 11)) + "\n"
-        "p1," + ",".join("6" for _ in range(10)) + "\n"
-    )
-    import_questionnaire(ws, tipi, "tipi")
+    ws = answered_workspace(tmp_path, monkeypatch, {"tipi": (10, 6)})
     names = [
         data.display_trait(t)
         for t in (
@@ -210,12 +202,12 @@ def test_report_names_norms_source(tmp_path, monkeypatch):
         {"trait": names, "score": [None] * 5, "coverage": [0.0] * 5, "n_obs": [0] * 5}
     )
     scores, comparison = data.questionnaire_frames(ws, "p1", no_predictions)
-    shown = []
-    monkeypatch.setattr(tables, "display", lambda item: shown.append(item))
+    displayed = []
+    monkeypatch.setattr(tables, "display", lambda item: displayed.append(item))
     tables.show_comparison(
         SimpleNamespace(comparison=comparison, questionnaires=scores)
     )
-    text = "\n".join(getattr(item, "data", "") or "" for item in shown)
+    text = "\n".join(getattr(item, "data", "") or "" for item in displayed)
     # Extraversion 4.0 against mean 4.44 and SD 1.45 is the 38th percentile.
     assert "<td>38</td>" in text
     assert "tipi percentiles against Gosling, S. D., Rentfrow" in text

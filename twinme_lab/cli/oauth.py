@@ -19,7 +19,7 @@ class OAuthPlatform(click.Choice):
     """A platform with an OAuth connection, case-insensitive.
 
     The choices listed are the OAuth platforms only. A platform without an API
-    (Netflix) raises a usage error that says where its data comes from instead.
+    (Netflix) raises a usage error that names where its data comes from instead.
     """
 
     def __init__(self) -> None:

@@ -87,22 +87,27 @@ class InterpreterKernelSpecs(KernelSpecManager):
         return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
 
 
-def notebook_path() -> Path:
-    """Return the report notebook from ``notebooks/``, else the package's copy.
+def find_notebook(name: str) -> Path:
+    """Return a notebook from the repository's ``notebooks/``, else the package's copy.
 
-    An editable install reads the repository's ``notebooks/trait_report.ipynb``; an
-    installed wheel carries a copy under ``twinme_lab/notebooks/``.
+    An editable install reads the repository's ``notebooks/``; an installed wheel
+    carries a copy under ``twinme_lab/notebooks/``.
     """
-    repository_copy = Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_NAME
+    repository_copy = Path(__file__).resolve().parents[2] / "notebooks" / name
     if repository_copy.is_file():
         return repository_copy
-    packaged = resources.files("twinme_lab").joinpath("notebooks", NOTEBOOK_NAME)
+    packaged = resources.files("twinme_lab").joinpath("notebooks", name)
     if packaged.is_file():
         return Path(str(packaged))
     raise NotFoundError(
-        f"The report notebook {NOTEBOOK_NAME} was not found in notebooks/ or in the "
-        "installed package; reinstall twinme-lab."
+        f"The notebook {name} was not found in notebooks/ or in the installed "
+        "package; reinstall twinme-lab."
     )
+
+
+def notebook_path() -> Path:
+    """Return the report notebook (see :func:`find_notebook`)."""
+    return find_notebook(NOTEBOOK_NAME)
 
 
 def package_version() -> str:

@@ -591,20 +591,9 @@ TUNING_NOTEBOOK = "tune_trait_mappings.ipynb"
 
 def notebook_file(name: str) -> Path:
     """Return a notebook from the repository's ``notebooks/``, else the package's."""
-    from importlib import resources
+    from ..reports.runner import find_notebook
 
-    from ..errors import NotFoundError
-
-    path = Path(__file__).resolve().parents[2] / "notebooks" / name
-    if path.is_file():
-        return path
-    packaged = resources.files("twinme_lab").joinpath("notebooks", name)
-    if packaged.is_file():
-        return Path(str(packaged))
-    raise NotFoundError(
-        f"The notebook {name} was not found in notebooks/ or in the installed "
-        "package; reinstall twinme-lab."
-    )
+    return find_notebook(name)
 
 
 def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Path:
