@@ -5,6 +5,12 @@ Under papermill, plotly's default renderer emits only the
 drops, so the exported page shows no chart. :func:`show` therefore also emits
 ``text/html`` holding the chart, with the full plotly.js embedded in the first
 chart of the kernel, so the page draws its charts offline.
+
+plotly.js is 4.7 MB. A notebook whose page is written by
+:func:`twinme_lab.reports.html.export_html` calls :func:`leave_plotlyjs_to_page`
+first: its charts then carry no copy of plotly.js, the page gets one copy in its
+head, and the executed notebook stays small. Papermill writes the notebook after
+every cell, so its size is paid for once per cell.
 """
 
 from __future__ import annotations
@@ -20,6 +26,16 @@ from .data import TRAITS
 NOT_MEASURED = "not measured"
 
 _state = {"plotlyjs_sent": False}
+
+
+def leave_plotlyjs_to_page() -> None:
+    """Leave plotly.js out of the charts this kernel shows from now on.
+
+    For notebooks exported by :func:`twinme_lab.reports.html.export_html`, which
+    adds plotly.js to the page once. JupyterLab draws the charts from their
+    plotly JSON and needs no copy in the notebook.
+    """
+    _state["plotlyjs_sent"] = True
 
 
 def show(figure: go.Figure) -> None:

@@ -4,6 +4,11 @@ nbconvert's ``lab`` template loads require.js, MathJax and Mermaid from CDNs. Th
 report needs none of them, and require.js would stop the embedded plotly.js from
 defining ``window.Plotly``, so the template used here drops those three script
 blocks. Code cells and prompts are left out; only outputs and text remain.
+
+When the notebook has charts whose HTML lacks plotly.js (see
+:func:`twinme_lab.reports.figures.leave_plotlyjs_to_page`), the page gets the
+plotly.js of the installed plotly package in its head, before any chart calls
+it, so it still draws offline.
 """
 
 from __future__ import annotations
@@ -12,14 +17,22 @@ from pathlib import Path
 
 import jinja2
 import nbformat
+import plotly.offline
 from nbconvert import HTMLExporter
 
 _TEMPLATE_NAME = "twinme_report.html.j2"
 
-# Extends nbconvert's lab page and empties its CDN script blocks.
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+
+# Extends nbconvert's lab page, empties its CDN script blocks and puts plotly.js
+# where require.js was when the charts need it.
 _TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_requirejs -%}
+{%- if resources.plotlyjs -%}
+<script type="text/javascript">{{ resources.plotlyjs }}</script>
+{%- endif -%}
+{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
@@ -39,11 +52,27 @@ def exporter() -> HTMLExporter:
     return html
 
 
+def needs_plotlyjs(notebook) -> bool:
+    """Tell whether the notebook has charts but no copy of plotly.js to draw them."""
+    banner = f"plotly.js v{plotly.offline.get_plotlyjs_version()}"
+    has_chart = False
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if banner in data.get("text/html", ""):
+                return False
+            has_chart = has_chart or PLOTLY_MIMETYPE in data
+    return has_chart
+
+
 def export_html(notebook_path: Path, html_path: Path, title: str) -> Path:
     """Write ``html_path`` from an executed notebook and return the path."""
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.metadata["title"] = title
-    body, _ = exporter().from_notebook_node(notebook)
+    resources = {}
+    if needs_plotlyjs(notebook):
+        resources["plotlyjs"] = plotly.offline.get_plotlyjs()
+    body, _ = exporter().from_notebook_node(notebook, resources=resources)
     temporary = html_path.with_name(html_path.name + ".tmp")
     temporary.write_text(body, encoding="utf-8")
     temporary.replace(html_path)

@@ -1,17 +1,18 @@
 """Report sections for communication style, platform features and interests.
 
-The trait report notebook calls the ``show_*`` functions; the ``*_frame``
-functions return the same tables as text, so tests can read them without a
-kernel. Everything is read through the public API (``features_table``,
-``feature_definitions``, ``interests_profile``). A NULL value is never shown as a
-number: it reads "not enough messages" (or replies, or data) when it rests on
-fewer observations than the feature's minimum, and "not measured" with the
-reason otherwise.
+The trait report notebook reads the tables once with :func:`load_sections` and
+shows them with the ``show_*`` functions; the ``*_frame`` functions return the
+same tables as text, so tests can read them without a kernel. Everything is read
+through the public API (``features_table``, ``feature_definitions``,
+``interests_profile``). A NULL value is never shown as a number: it reads "not
+enough messages" (or replies, or data) when it rests on fewer observations than
+the feature's minimum, and "not measured" with the reason otherwise.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import pandas as pd
 from IPython.display import HTML, Markdown, display
@@ -136,7 +137,10 @@ def communication_frame(
     workspace: Workspace, participant_id: str, timezone: str | None = None
 ) -> pd.DataFrame:
     """Return the communication-style features, or no rows without any message."""
-    stored = _stored_features(workspace, participant_id)
+    return _communication(_stored_features(workspace, participant_id), timezone)
+
+
+def _communication(stored, timezone: str | None) -> pd.DataFrame:
     frame = _feature_rows(stored, COMMUNICATION_PREFIX, timezone)
     if not len(frame) or frame["observations"].max() == 0:
         return frame.iloc[0:0]
@@ -151,7 +155,10 @@ def platform_frames(
     A platform is listed when at least one of its features rests on one
     observation or more.
     """
-    stored = _stored_features(workspace, participant_id)
+    return _platforms(_stored_features(workspace, participant_id), timezone)
+
+
+def _platforms(stored, timezone: str | None) -> dict[str, pd.DataFrame]:
     found = {}
     for prefix, name in PLATFORMS:
         frame = _feature_rows(stored, prefix, timezone)
@@ -179,15 +186,35 @@ def interests_frames(
     return found
 
 
+@dataclass(frozen=True)
+class Sections:
+    """The tables of the report's sections beyond the traits."""
+
+    communication: pd.DataFrame
+    platforms: dict[str, pd.DataFrame]
+    interests: dict[str, pd.DataFrame]
+
+
+def load_sections(
+    workspace: Workspace, participant_id: str, timezone: str | None = None
+) -> Sections:
+    """Read every section's table over one connection to the workspace."""
+    with workspace.keep_open():
+        stored = _stored_features(workspace, participant_id)
+        return Sections(
+            communication=_communication(stored, timezone),
+            platforms=_platforms(stored, timezone),
+            interests=interests_frames(workspace, participant_id),
+        )
+
+
 def _table(frame: pd.DataFrame) -> None:
     display(HTML(frame.to_html(index=False, escape=True)))
 
 
-def show_communication(
-    workspace: Workspace, participant_id: str, timezone: str | None = None
-) -> None:
+def show_communication(loaded: Sections) -> None:
     """Show the communication-style table, with the AFINN notice beside it."""
-    frame = communication_frame(workspace, participant_id, timezone)
+    frame = loaded.communication
     if not len(frame):
         display(
             HTML(
@@ -200,11 +227,9 @@ def show_communication(
     display(HTML(f"<p><small>{html.escape(AFINN_NOTICE)}</small></p>"))
 
 
-def show_platforms(
-    workspace: Workspace, participant_id: str, timezone: str | None = None
-) -> None:
+def show_platforms(loaded: Sections) -> None:
     """Show one feature table per platform the participant has data on."""
-    frames = platform_frames(workspace, participant_id, timezone)
+    frames = loaded.platforms
     if not frames:
         names = [name for _, name in PLATFORMS]
         listed = ", ".join(names[:-1]) + f" or the {names[-1]}"
@@ -215,13 +240,13 @@ def show_platforms(
         _table(frame)
 
 
-def show_interests(workspace: Workspace, participant_id: str) -> None:
+def show_interests(loaded: Sections) -> None:
     """Show the interests profile; show nothing when the participant has none.
 
     The profile exists only where the study opted in (see
     :mod:`twinme_lab.interests`), so its absence is not mentioned.
     """
-    frames = interests_frames(workspace, participant_id)
+    frames = loaded.interests
     if not frames:
         return
     display(
