@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
+from queue import Empty
 
 import papermill
-from jupyter_client import KernelManager
+from jupyter_client import BlockingKernelClient, KernelManager
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
 from .. import keys
@@ -183,16 +184,27 @@ def run_report(
 
 
 def execute_report(
-    ws: Workspace, report: ReportData, output_dir=None, notebook=None
+    ws: Workspace,
+    report: ReportData,
+    output_dir=None,
+    notebook=None,
+    kernel: ReportKernel | None = None,
 ) -> ReportPaths:
     """Execute the notebook for already loaded report data (see :func:`run_report`).
 
     ``notebook`` is the path of a report notebook to run in place of
-    :func:`notebook_path`; it must take the same parameters.
+    :func:`notebook_path`; it must take the same parameters. ``kernel`` is a
+    kernel started beforehand with this workspace's :func:`kernel_environment`;
+    by default a new one starts in the report folder. Either way it is closed.
     """
     participant_id = report.participant_id
     folder = report_folder(ws, participant_id, output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        if kernel is not None:
+            kernel.close()
+        raise
     parameters = {
         "workspace": str(ws.root.resolve()),
         "participant": participant_id,
@@ -208,7 +220,7 @@ def execute_report(
     )
     partial = folder / "trait_report.running.ipynb"
     started = time.monotonic()
-    _execute_notebook(ws, partial, parameters, folder, notebook)
+    _execute_notebook(ws, partial, parameters, folder, notebook, kernel)
     seconds = time.monotonic() - started
 
     partial.replace(paths.notebook)
@@ -220,36 +232,165 @@ def execute_report(
     return paths
 
 
-def _execute_notebook(
-    ws: Workspace, output: Path, parameters: dict, folder: Path, notebook=None
-) -> None:
-    """Run papermill in a kernel started here with the key in its environment."""
-    # The kernel talks over IPC sockets in a folder only this user can open; TCP
-    # on loopback would let any local user connect to the kernel while it runs.
-    sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
-    manager = KernelManager(
-        kernel_name=KERNEL_NAME,
-        kernel_spec_manager=InterpreterKernelSpecs(),
-        transport="ipc",
-        ip=str(sockets / "kernel"),
-        connection_file=str(sockets / "connection.json"),
-    )
-    try:
-        manager.start_kernel(env=kernel_environment(ws), cwd=str(folder))
+class ReadyCheckClient(BlockingKernelClient):
+    """A kernel client whose ready check returns once IOPub is shown to be live.
+
+    jupyter_client's check waits for the kernel_info reply and one IOPub message,
+    as this one does, and then reads IOPub until it has been quiet for 0.2 s.
+    That wait repeats for every report, with nothing else running. Here IOPub is
+    only emptied of what has already arrived: nbclient reads only the messages
+    that answer its own requests, so a late status message is ignored anyway.
+    """
+
+    def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while True:
+            request = self.kernel_info()
+            try:
+                reply = self.get_shell_msg(timeout=1)
+            except Empty:
+                reply = None
+            if (
+                reply is not None
+                and reply["msg_type"] == "kernel_info_reply"
+                and reply["parent_header"].get("msg_id") == request
+            ):
+                try:
+                    # The kernel publishes its status for every request, so a
+                    # message here shows the IOPub subscription is connected.
+                    self.get_iopub_msg(timeout=0.2)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    break
+            if not self.is_alive():
+                raise RuntimeError("The kernel died before it answered kernel_info.")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"The kernel did not answer in {timeout:.0f} s.")
+        while True:
+            try:
+                self.get_iopub_msg(timeout=0)
+            except Empty:
+                break
+
+
+class ReportKernel:
+    """A kernel of the running interpreter, started on construction.
+
+    It talks over IPC sockets in a folder only this user can open; TCP on
+    loopback would let any local user connect to the kernel while it runs.
+    ``env`` is its whole environment (see :func:`kernel_environment`) and
+    ``cwd`` its working folder. :meth:`close` stops it and removes the folder.
+    """
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self._sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
+        self.manager = KernelManager(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=InterpreterKernelSpecs(),
+            client_factory=ReadyCheckClient,
+            transport="ipc",
+            ip=str(self._sockets / "kernel"),
+            connection_file=str(self._sockets / "connection.json"),
+        )
         try:
-            papermill.execute_notebook(
-                str(notebook or notebook_path()),
-                str(output),
-                parameters=parameters,
-                kernel_name=KERNEL_NAME,
-                km=manager,
-                progress_bar=False,
-                log_output=False,
-                start_timeout=KERNEL_START_TIMEOUT,
-                cwd=str(folder),
+            self.manager.start_kernel(env=env, cwd=str(cwd))
+        except BaseException:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            raise
+
+    def is_alive(self) -> bool:
+        return self.manager.has_kernel and self.manager.is_alive()
+
+    def change_folder(self, folder: Path) -> None:
+        """Make ``folder`` the kernel's working folder, waiting until it has started.
+
+        For a kernel started before its report was known. The code runs silently:
+        it takes no execution count and leaves nothing in the notebook.
+        """
+        client = self.manager.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=KERNEL_START_TIMEOUT)
+            request = client.execute(
+                f"__import__('os').chdir({str(folder)!r})",
+                silent=True,
+                store_history=False,
             )
+            deadline = time.monotonic() + KERNEL_START_TIMEOUT
+            while True:
+                reply = client.get_shell_msg(
+                    timeout=max(0, deadline - time.monotonic())
+                )
+                if reply["parent_header"].get("msg_id") == request:
+                    break
+            if reply["content"].get("status") != "ok":
+                raise RuntimeError(
+                    f"The kernel could not change to {folder}: "
+                    f"{reply['content'].get('evalue', 'no reason given')}"
+                )
+        except Empty:
+            raise TimeoutError(
+                f"The kernel did not answer in {KERNEL_START_TIMEOUT} s."
+            ) from None
         finally:
-            manager.shutdown_kernel(now=True)
+            client.stop_channels()
+
+    def close(self) -> None:
+        try:
+            if self.manager.has_kernel:
+                self.manager.shutdown_kernel(now=True)
+        finally:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+
+
+def run_papermill(
+    kernel: ReportKernel, notebook: Path, output: Path, parameters: dict, cwd: Path
+) -> None:
+    """Execute ``notebook`` into ``output`` in ``kernel``, then close the kernel."""
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            km=kernel.manager,
+            progress_bar=False,
+            log_output=False,
+            start_timeout=KERNEL_START_TIMEOUT,
+            cwd=str(cwd),
+        )
+    finally:
+        kernel.close()
+
+
+def _execute_notebook(
+    ws: Workspace,
+    output: Path,
+    parameters: dict,
+    folder: Path,
+    notebook=None,
+    kernel: ReportKernel | None = None,
+) -> None:
+    """Run papermill in ``kernel``, or in a new one, with the key in its environment.
+
+    A given kernel may have been started in another folder; it is moved to
+    ``folder`` first. The kernel is closed in every case.
+    """
+    try:
+        if kernel is None:
+            kernel = ReportKernel(kernel_environment(ws), folder)
+        else:
+            try:
+                kernel.change_folder(folder)
+            except BaseException:
+                kernel.close()
+                raise
+        run_papermill(
+            kernel, Path(notebook or notebook_path()), output, parameters, folder
+        )
     except papermill.PapermillExecutionError as exc:
         _keep_failure(
             folder,
@@ -265,8 +406,6 @@ def _execute_notebook(
             f"The report kernel for {parameters['participant']} failed: "
             f"{type(exc).__name__}: {exc}.",
         )
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def _keep_failure(folder: Path, output: Path, message: str) -> None:

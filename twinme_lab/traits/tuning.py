@@ -599,50 +599,25 @@ def notebook_file(name: str) -> Path:
 def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Path:
     """Run a notebook with papermill in a fresh kernel; the key travels by env.
 
-    The kernel gets the workspace key in ``TWINME_KEY`` (as the report runner
-    does), never as a parameter, because papermill writes parameters into the
-    output notebook. Raises :class:`TwinMeError` naming the failed cell.
+    The kernel gets only the derived database key, in its environment (see
+    :func:`twinme_lab.reports.runner.kernel_environment`), never as a parameter,
+    because papermill writes parameters into the output notebook. Raises
+    :class:`TwinMeError` naming the failed cell.
     """
-    import shutil
-    import tempfile
-
     import papermill
-    from jupyter_client import KernelManager
 
     from ..errors import TwinMeError
-    from ..reports.runner import KERNEL_NAME, InterpreterKernelSpecs, kernel_environment
+    from ..reports.runner import ReportKernel, kernel_environment, run_papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
-    manager = KernelManager(
-        kernel_name=KERNEL_NAME,
-        kernel_spec_manager=InterpreterKernelSpecs(),
-        transport="ipc",
-        ip=str(sockets / "kernel"),
-        connection_file=str(sockets / "connection.json"),
-    )
+    kernel = ReportKernel(kernel_environment(workspace), output.parent)
     try:
-        manager.start_kernel(env=kernel_environment(workspace), cwd=str(output.parent))
-        try:
-            papermill.execute_notebook(
-                str(notebook_file(name)),
-                str(output),
-                parameters=parameters,
-                kernel_name=KERNEL_NAME,
-                km=manager,
-                progress_bar=False,
-                log_output=False,
-                cwd=str(output.parent),
-            )
-        finally:
-            manager.shutdown_kernel(now=True)
+        run_papermill(kernel, notebook_file(name), output, parameters, output.parent)
     except papermill.PapermillExecutionError as exc:
         raise TwinMeError(
             f"The notebook {name} failed in cell {exc.exec_count}: {exc.ename}: "
             f"{exc.evalue}. The partial notebook is {output}."
         ) from None
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
     return output
 
 
