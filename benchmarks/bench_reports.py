@@ -9,6 +9,9 @@ times three things on the same workspace:
    report runner's own kernel setup, repeated, median taken;
 2. serial: ``run_report`` for one participant after the other;
 3. parallel: ``run_reports(jobs=J, force=True)``, J worker processes;
+3b. with ``--one-job``: ``run_reports(jobs=1, force=True)``, the batch engine in
+   this process (one connection, kernels started one report ahead), to tell its
+   own gain from that of the parallel workers;
 4. up-to-date rerun: ``run_reports(jobs=J)`` again, where every report is
    current and is skipped.
 
@@ -27,7 +30,7 @@ Target: serial / parallel at least 1.8x with J = 2 on two cores.
 Usage::
 
     .venv/bin/python benchmarks/bench_reports.py [--participants 200] [--jobs 2]
-        [--seed 1] [--dask] [--keep]
+        [--seed 1] [--dask] [--one-job] [--keep]
 """
 
 from __future__ import annotations
@@ -161,6 +164,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kernel-repeats", type=int, default=5)
     parser.add_argument("--dask", action="store_true")
+    parser.add_argument(
+        "--one-job", action="store_true", help="also time run_reports(jobs=1)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
     args = parser.parse_args()
 
@@ -192,6 +198,14 @@ def main() -> None:
     )
     print(f"speed-up serial / parallel: {serial / parallel:.2f}x (target 1.8x)")
     print(f"per report beyond kernel start: {serial / n - kernel:.2f} s")
+    if args.one_job:
+        with phase("batch, one job"):
+            one_job, _ = time_parallel(ws, participant_ids, 1)
+        print(
+            f"run_reports(jobs=1): {one_job:.1f} s, {one_job / n:.2f} s per report, "
+            f"serial / one job {serial / one_job:.2f}x, "
+            f"one job / parallel {one_job / parallel:.2f}x"
+        )
     with phase("up-to-date rerun"):
         rerun = time_rerun(ws, participant_ids, args.jobs)
     print(f"up-to-date rerun: {rerun:.1f} s, {rerun / n:.3f} s per participant")
