@@ -19,7 +19,7 @@ import plotly.offline
 import pytest
 
 from twinme_lab import participants, store, traits
-from twinme_lab.reports import batch, run_report, runner
+from twinme_lab.reports import batch, run_report, runner, sections
 from twinme_lab.reports import html as report_html
 from twinme_lab.reports.batch import KernelSupply, run_reports
 
@@ -259,7 +259,7 @@ def test_batch_attaches_the_database_once(cohort, connections):
 def test_batch_releases_the_database(cohort):
     run_reports(cohort, jobs=1)
     # A read-write attach from another process fails while any process still
-    # holds the file, even read-only.
+    # has the file attached, even read-only.
     writer = subprocess.run(
         [sys.executable, "-c", WRITER, str(cohort.root)],
         capture_output=True,
@@ -268,3 +268,11 @@ def test_batch_releases_the_database(cohort):
     )
     assert writer.returncode == 0, writer.stderr
     assert writer.stdout.strip() == "2"
+
+
+def test_load_sections_opens_once(cohort, connections):
+    loaded = sections.load_sections(cohort, "P01")
+    assert len(connections) == 1
+    assert list(loaded.communication.columns) == sections.COLUMNS
+    assert loaded.platforms == {}
+    assert loaded.interests == {}

@@ -9,8 +9,8 @@ read-write, and parallel reports would otherwise wait on each other's lock.
 A process that writes several reports keeps one read-only connection for the
 whole batch and starts each report's kernel one report ahead
 (:class:`ProcessState`), so the kernel's start-up runs while the report before
-it executes instead of leaving the process waiting. While a batch runs, commands
-that write to the workspace wait for it.
+it executes instead of leaving the process waiting. While a batch runs, a command
+that writes to the workspace fails as busy.
 
 A participant whose report folder already contains a report of the same data
 fingerprint and mapping version is skipped, so an interrupted batch resumes where
@@ -136,12 +136,13 @@ class KernelSupply:
     """Report kernels for one process, each started while the report before runs.
 
     :meth:`take` returns the kernel started at the previous call, or a new one,
-    and starts the next one at once. A kernel takes about 0.4 s of CPU to start.
-    Started ahead, that start-up fills the time its process would otherwise
-    spend waiting on the running report's kernel, and the next report finds its
-    kernel ready. Kernels start in the workspace's ``reports`` folder; the runner
-    moves each to its report's folder. :meth:`close` stops the kernel started
-    last, which no report may ever take.
+    and starts the next one at once. A kernel start took about 0.3 s of CPU in
+    ``benchmarks/bench_reports.py``. Started ahead, that start-up fills the time
+    its process would otherwise spend waiting on the running report's kernel,
+    and the next report finds its kernel ready. Kernels start in the
+    workspace's ``reports`` folder, and the runner moves each to its report's
+    folder. :meth:`close` stops the kernel started last, which may never be
+    taken.
     """
 
     def __init__(self) -> None:
@@ -161,7 +162,9 @@ class KernelSupply:
             self._next = ReportKernel(env, folder)
         except (RuntimeError, OSError) as exc:
             # The next report starts its own kernel and reports any failure.
-            log.warning("could not start a kernel ahead: %s", type(exc).__name__)
+            log.warning(
+                "starting the next report's kernel failed: %s", redact(str(exc))
+            )
         return kernel
 
     def close(self) -> None:
@@ -171,7 +174,7 @@ class KernelSupply:
 
 
 class ProcessState:
-    """What a process writing several reports keeps from one report to the next.
+    """The resources a process writing several reports keeps between reports.
 
     A :class:`KernelSupply`, and the workspace opened read-only with one
     connection kept open (:meth:`Workspace.keep_open`). Each new connection
@@ -185,7 +188,7 @@ class ProcessState:
     def __init__(self) -> None:
         self.kernels = KernelSupply()
         self._workspace: Workspace | None = None
-        self._kept = ExitStack()
+        self._open_connection = ExitStack()
 
     def workspace(self, root: str) -> Workspace:
         """Return the workspace at ``root``, opened read-only and kept open."""
@@ -193,13 +196,13 @@ class ProcessState:
             return self._workspace
         self._close_workspace()
         ws = open_workspace(root, read_only=True)
-        self._kept.enter_context(ws.keep_open(read_only=True))
+        self._open_connection.enter_context(ws.keep_open(read_only=True))
         self._workspace = ws
         return ws
 
     def _close_workspace(self) -> None:
         self._workspace = None
-        self._kept.close()
+        self._open_connection.close()
 
     def close(self) -> None:
         try:
@@ -215,7 +218,7 @@ def process_state() -> ProcessState:
     """Return this process's :class:`ProcessState`, closed when the process exits.
 
     A worker process of the pool exits through multiprocessing, which runs its
-    finalizers but not ``atexit`` handlers; the finalizer stops the last kernel
+    finalizers but not ``atexit`` handlers. The finalizer stops the last kernel
     and closes the connection.
     """
     global _process_state

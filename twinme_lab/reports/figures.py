@@ -6,11 +6,12 @@ drops, so the exported page shows no chart. :func:`show` therefore also emits
 ``text/html`` holding the chart, with the full plotly.js embedded in the first
 chart of the kernel, so the page draws its charts offline.
 
-plotly.js is 4.7 MB. A notebook whose page is written by
-:func:`twinme_lab.reports.html.export_html` calls :func:`leave_plotlyjs_to_page`
-first: its charts then carry no copy of plotly.js, the page gets one copy in its
-head, and the executed notebook stays small. Papermill writes the notebook after
-every cell, so its size is paid for once per cell.
+The plotly.js bundled with plotly 7.1.0 is 4.8 MB. A notebook whose page is
+written by :func:`twinme_lab.reports.html.export_html` calls
+:func:`leave_plotlyjs_to_page` first: its charts then carry no copy of
+plotly.js, the page gets one copy in its head, and the executed notebook stays
+small. Papermill writes the notebook after every cell, so its size is paid for
+once per cell.
 """
 
 from __future__ import annotations

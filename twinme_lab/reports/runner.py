@@ -235,11 +235,12 @@ def execute_report(
 class ReadyCheckClient(BlockingKernelClient):
     """A kernel client whose ready check returns once IOPub is shown to be live.
 
-    jupyter_client's check waits for the kernel_info reply and one IOPub message,
-    as this one does, and then reads IOPub until it has been quiet for 0.2 s.
-    That wait repeats for every report, with nothing else running. Here IOPub is
-    only emptied of what has already arrived: nbclient reads only the messages
-    that answer its own requests, so a late status message is ignored anyway.
+    jupyter_client's check (8.10) waits for the kernel_info reply and one IOPub
+    message, as this one does, and then reads IOPub until it has been quiet for
+    0.2 s. That wait repeats for every report, with nothing else running. Here
+    IOPub is only emptied of what has already arrived, because nbclient reads
+    only the messages that reply to its own requests and ignores a late status
+    message anyway.
     """
 
     def wait_for_ready(self, timeout: float | None = None) -> None:
@@ -265,9 +266,9 @@ class ReadyCheckClient(BlockingKernelClient):
                     self._handle_kernel_info_reply(reply)
                     break
             if not self.is_alive():
-                raise RuntimeError("The kernel died before it answered kernel_info.")
+                raise RuntimeError("The kernel died before it replied to kernel_info.")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"The kernel did not answer in {timeout:.0f} s.")
+                raise RuntimeError(f"The kernel did not reply in {timeout:.0f} s.")
         while True:
             try:
                 self.get_iopub_msg(timeout=0)
@@ -333,7 +334,7 @@ class ReportKernel:
                 )
         except Empty:
             raise TimeoutError(
-                f"The kernel did not answer in {KERNEL_START_TIMEOUT} s."
+                f"The kernel did not reply in {KERNEL_START_TIMEOUT} s."
             ) from None
         finally:
             client.stop_channels()
