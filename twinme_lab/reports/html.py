@@ -13,6 +13,7 @@ it, so it still draws offline.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import jinja2
@@ -38,8 +39,23 @@ _TEMPLATE = """\
 """
 
 
+# One exporter per thread: an exporter compiles its Jinja templates on first use,
+# so a reused one took 0.08 to 0.12 s of CPU per page against 0.16 s for a new
+# one. nbconvert's exporters are not documented as safe to share between threads.
+_cached = threading.local()
+
+
 def exporter() -> HTMLExporter:
-    """Return an HTML exporter that writes outputs only, with no CDN scripts."""
+    """Return this thread's HTML exporter that writes outputs only, with no CDN
+    scripts. It is created on the first call and reused afterwards."""
+    html = getattr(_cached, "exporter", None)
+    if html is None:
+        html = _cached.exporter = new_exporter()
+    return html
+
+
+def new_exporter() -> HTMLExporter:
+    """Return a new HTML exporter that writes outputs only, with no CDN scripts."""
     html = HTMLExporter(
         template_name="lab",
         extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})],

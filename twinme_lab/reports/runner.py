@@ -32,6 +32,7 @@ from ..errors import NotFoundError, TwinMeError
 from ..logs import redact
 from ..workspace import Workspace, open_workspace
 from .data import ReportData, load_report_data
+from .engine import ENGINE_NAME
 from .html import export_html
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,16 @@ def run_report(
     return execute_report(ws, report, output_dir)
 
 
+def report_parameters(ws: Workspace, report: ReportData, folder: Path) -> dict:
+    """Return the report notebook's papermill parameters; they hold no key."""
+    return {
+        "workspace": str(ws.root.resolve()),
+        "participant": report.participant_id,
+        "mapping": report.mapping_version,
+        "output_dir": str(folder.resolve()),
+    }
+
+
 def execute_report(
     ws: Workspace,
     report: ReportData,
@@ -205,12 +216,7 @@ def execute_report(
         if kernel is not None:
             kernel.close()
         raise
-    parameters = {
-        "workspace": str(ws.root.resolve()),
-        "participant": participant_id,
-        "mapping": report.mapping_version,
-        "output_dir": str(folder.resolve()),
-    }
+    parameters = report_parameters(ws, report, folder)
     paths = ReportPaths(
         participant_id,
         folder,
@@ -350,12 +356,17 @@ class ReportKernel:
 def run_papermill(
     kernel: ReportKernel, notebook: Path, output: Path, parameters: dict, cwd: Path
 ) -> None:
-    """Execute ``notebook`` into ``output`` in ``kernel``, then close the kernel."""
+    """Execute ``notebook`` into ``output`` in ``kernel``, then close the kernel.
+
+    The output notebook is written at the start, at the end and at most every 30
+    seconds in between (see :mod:`twinme_lab.reports.engine`).
+    """
     try:
         papermill.execute_notebook(
             str(notebook),
             str(output),
             parameters=parameters,
+            engine_name=ENGINE_NAME,
             kernel_name=KERNEL_NAME,
             km=kernel.manager,
             progress_bar=False,
