@@ -252,16 +252,15 @@ class ReadyCheckClient(BlockingKernelClient):
     def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
         while True:
-            request = self.kernel_info()
+            self.kernel_info()
             try:
                 reply = self.get_shell_msg(timeout=1)
             except Empty:
                 reply = None
-            if (
-                reply is not None
-                and reply["msg_type"] == "kernel_info_reply"
-                and reply["parent_header"].get("msg_id") == request
-            ):
+            # A reply to an earlier request counts, as in jupyter_client. A kernel
+            # slower than the 1 s poll queues one reply per request sent meanwhile,
+            # so waiting for the newest request's reply would stay one behind.
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
                 try:
                     # The kernel publishes its status for every request, so a
                     # message here shows the IOPub subscription is connected.
