@@ -39,6 +39,17 @@ def expected_counts() -> dict:
 
 
 @pytest.fixture
+def scored_pair(workspace):
+    """The encrypted workspace with P01 and P02 enrolled and scored (no data)."""
+    from twinme_lab import participants, traits
+
+    participants.add(workspace, "P01")
+    participants.add(workspace, "P02")
+    traits.score(workspace)
+    return workspace
+
+
+@pytest.fixture
 def ws(workspace):
     """The ``workspace`` fixture with participant P001 enrolled."""
     from twinme_lab import participants
@@ -66,3 +77,22 @@ def feature_value(ws, name, participant="P001") -> tuple[float | None, int]:
     row = table[table.feature == name].iloc[0]
     value = None if row.value != row.value else float(row.value)
     return value, int(row.n_obs)
+
+
+def write_code_notebook(path: Path, cells) -> Path:
+    """Write a python3 notebook of code cells, given as (tag or None, source)."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    for tag, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tag:
+            cell.metadata["tags"] = [tag]
+        notebook.cells.append(cell)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+    return path

@@ -55,15 +55,6 @@ def read_only_holder(root):
 
 
 @pytest.fixture
-def cohort(workspace):
-    """The encrypted workspace with P01 and P02 enrolled and scored (no data)."""
-    participants.add(workspace, "P01")
-    participants.add(workspace, "P02")
-    traits.score(workspace)
-    return workspace
-
-
-@pytest.fixture
 def connections(monkeypatch):
     """Count the DuckDB connections opened through the store from now on."""
     opened = []
@@ -78,60 +69,60 @@ def connections(monkeypatch):
     return opened
 
 
-def test_read_only_opens_beside_other_reader(cohort, monkeypatch):
+def test_read_only_opens_beside_other_reader(scored_pair, monkeypatch):
     monkeypatch.setattr(store, "BUSY_RETRY_SECONDS", 0.2)
-    with read_only_holder(cohort.root):
-        reader = open_workspace(cohort.root, read_only=True)
+    with read_only_holder(scored_pair.root):
+        reader = open_workspace(scored_pair.root, read_only=True)
         ids = [r["participant_id"] for r in participants.list_participants(reader)]
         assert ids == ["P01", "P02"]
         with pytest.raises(WorkspaceBusyError, match="in use by another process"):
-            open_workspace(cohort.root)
+            open_workspace(scored_pair.root)
     # The other reader is gone, so a read-write open works again.
-    assert open_workspace(cohort.root).read_only is False
+    assert open_workspace(scored_pair.root).read_only is False
 
 
-def test_read_only_workspace_rejects_writes(cohort):
-    reader = open_workspace(cohort.root, read_only=True)
+def test_read_only_workspace_rejects_writes(scored_pair):
+    reader = open_workspace(scored_pair.root, read_only=True)
     assert reader.read_only is True
     with pytest.raises(StoreError, match="read-only"):
         participants.add(reader, "P03")
-    ids = [r["participant_id"] for r in participants.list_participants(cohort)]
+    ids = [r["participant_id"] for r in participants.list_participants(scored_pair)]
     assert ids == ["P01", "P02"]
 
 
-def test_read_only_connect_on_writable_workspace(cohort):
-    with cohort.connect(read_only=True) as con:
+def test_read_only_connect_on_writable_workspace(scored_pair):
+    with scored_pair.connect(read_only=True) as con:
         with pytest.raises(Exception, match="read-only"):
             con.execute("DELETE FROM participants")
-    ids = [r["participant_id"] for r in participants.list_participants(cohort)]
+    ids = [r["participant_id"] for r in participants.list_participants(scored_pair)]
     assert ids == ["P01", "P02"]
 
 
-def test_read_only_open_with_wrong_key(cohort, monkeypatch):
+def test_read_only_open_with_wrong_key(scored_pair, monkeypatch):
     wrong = keys.generate_key()
     monkeypatch.setenv(keys.KEY_ENV, wrong)
     with pytest.raises(WorkspaceKeyError) as raised:
-        open_workspace(cohort.root, read_only=True)
+        open_workspace(scored_pair.root, read_only=True)
     assert "does not open" in str(raised.value)
     assert wrong not in str(raised.value)
     assert keys.parse_key(wrong, "test").database_key() not in str(raised.value)
 
 
-def test_keep_open_reuses_one_connection(cohort, connections):
-    with cohort.keep_open():
-        with cohort.connect() as first, cohort.connect() as second:
+def test_keep_open_reuses_one_connection(scored_pair, connections):
+    with scored_pair.keep_open():
+        with scored_pair.connect() as first, scored_pair.connect() as second:
             assert first is second
-        participants.list_participants(cohort)
-        traits.trait_table(cohort, "P01")
-        with cohort.keep_open():
-            participants.get(cohort, "P02")
+        participants.list_participants(scored_pair)
+        traits.trait_table(scored_pair, "P01")
+        with scored_pair.keep_open():
+            participants.get(scored_pair, "P02")
     assert len(connections) == 1
-    participants.list_participants(cohort)
+    participants.list_participants(scored_pair)
     assert len(connections) == 2
 
 
-def test_keep_open_is_per_thread(cohort, connections):
-    reader = open_workspace(cohort.root, read_only=True)
+def test_keep_open_is_per_thread(scored_pair, connections):
+    reader = open_workspace(scored_pair.root, read_only=True)
     connections.clear()
     seen = {}
 
@@ -149,10 +140,10 @@ def test_keep_open_is_per_thread(cohort, connections):
     assert seen["thread"] is not seen["main"]
 
 
-def test_load_report_data_opens_once(cohort, connections):
-    written = load_report_data(cohort, "P01")
+def test_load_report_data_opens_once(scored_pair, connections):
+    written = load_report_data(scored_pair, "P01")
     assert len(connections) == 1
-    reader = open_workspace(cohort.root, read_only=True)
+    reader = open_workspace(scored_pair.root, read_only=True)
     connections.clear()
     read = load_report_data(reader, "P01")
     assert len(connections) == 1
@@ -160,21 +151,21 @@ def test_load_report_data_opens_once(cohort, connections):
     assert read.scores() == written.scores()
 
 
-def test_parallel_batch_only_reads(cohort, monkeypatch):
-    with read_only_holder(cohort.root):
-        reader = open_workspace(cohort.root, read_only=True)
+def test_parallel_batch_only_reads(scored_pair, monkeypatch):
+    with read_only_holder(scored_pair.root):
+        reader = open_workspace(scored_pair.root, read_only=True)
         result = run_reports(reader, jobs=2)
     assert [o.status for o in result.outcomes] == ["written", "written"]
     for participant_id in ("P01", "P02"):
-        folder = cohort.reports_dir / participant_id
+        folder = scored_pair.reports_dir / participant_id
         assert (folder / "trait_report.html").is_file()
         assert not (folder / "report_error.txt").exists()
 
 
-def test_rerun_checks_all_on_one_connection(cohort, monkeypatch, connections):
-    first = run_reports(cohort, jobs=1)
+def test_rerun_checks_all_on_one_connection(scored_pair, monkeypatch, connections):
+    first = run_reports(scored_pair, jobs=1)
     assert [o.status for o in first.outcomes] == ["written", "written"]
-    pages = [cohort.reports_dir / p / "trait_report.html" for p in ("P01", "P02")]
+    pages = [scored_pair.reports_dir / p / "trait_report.html" for p in ("P01", "P02")]
     before = [page.stat().st_mtime_ns for page in pages]
 
     class NoPool:
@@ -184,7 +175,7 @@ def test_rerun_checks_all_on_one_connection(cohort, monkeypatch, connections):
     monkeypatch.setattr(batch, "ProcessPoolExecutor", NoPool)
     connections.clear()
     seen = []
-    again = run_reports(cohort, jobs=2, progress=seen.append)
+    again = run_reports(scored_pair, jobs=2, progress=seen.append)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
     assert [o.participant_id for o in seen] == ["P01", "P02"]
     assert [page.stat().st_mtime_ns for page in pages] == before
@@ -192,18 +183,21 @@ def test_rerun_checks_all_on_one_connection(cohort, monkeypatch, connections):
     assert len(connections) == 2
 
 
-def test_rerun_writes_only_stale_report(cohort, monkeypatch):
-    run_reports(cohort, jobs=1)
-    scores = cohort.reports_dir / "P02" / "trait_scores.json"
+def test_rerun_writes_only_stale_report(scored_pair, monkeypatch):
+    run_reports(scored_pair, jobs=1)
+    scores = scored_pair.reports_dir / "P02" / "trait_scores.json"
     document = json.loads(scores.read_text())
     document["data_fingerprint"] = "0" * 64
     scores.write_text(json.dumps(document))
-    kept = (cohort.reports_dir / "P01" / "trait_report.html").stat().st_mtime_ns
+    kept = (scored_pair.reports_dir / "P01" / "trait_report.html").stat().st_mtime_ns
 
-    result = run_reports(cohort, jobs=1)
+    result = run_reports(scored_pair, jobs=1)
     assert [o.status for o in result.outcomes] == ["skipped", "written"]
-    assert (cohort.reports_dir / "P01" / "trait_report.html").stat().st_mtime_ns == (
-        kept
-    )
+    assert (
+        scored_pair.reports_dir / "P01" / "trait_report.html"
+    ).stat().st_mtime_ns == (kept)
     rewritten = json.loads(scores.read_text())
-    assert rewritten["data_fingerprint"] == load_report_data(cohort, "P02").fingerprint
+    assert (
+        rewritten["data_fingerprint"]
+        == load_report_data(scored_pair, "P02").fingerprint
+    )

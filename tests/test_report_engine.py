@@ -17,6 +17,7 @@ import nbformat
 import papermill
 import papermill.engines
 import pytest
+from conftest import write_code_notebook
 
 from twinme_lab.reports import engine, runner
 from twinme_lab.reports import html as report_html
@@ -30,19 +31,7 @@ CELLS = [
 
 
 def write_notebook(path, cells=CELLS):
-    notebook = nbformat.v4.new_notebook()
-    for tag, source in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        if tag:
-            cell.metadata["tags"] = [tag]
-        notebook.cells.append(cell)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(notebook, path)
-    return path
+    return write_code_notebook(path, cells)
 
 
 @pytest.fixture

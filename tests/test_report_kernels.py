@@ -17,8 +17,9 @@ from pathlib import Path
 import nbformat
 import plotly.offline
 import pytest
+from conftest import write_code_notebook
 
-from twinme_lab import participants, store, traits
+from twinme_lab import store
 from twinme_lab.reports import batch, run_report, runner, sections
 from twinme_lab.reports import html as report_html
 from twinme_lab.reports.batch import KernelSupply, run_reports
@@ -46,15 +47,6 @@ CWD_NOTEBOOK = [
         "import os\nfrom pathlib import Path\nPath('cwd.txt').write_text(os.getcwd())",
     ),
 ]
-
-
-@pytest.fixture
-def cohort(workspace):
-    """The encrypted workspace with P01 and P02 enrolled and scored (no data)."""
-    participants.add(workspace, "P01")
-    participants.add(workspace, "P02")
-    traits.score(workspace)
-    return workspace
 
 
 @pytest.fixture
@@ -98,19 +90,7 @@ def kill(kernel: runner.ReportKernel) -> None:
 
 
 def cwd_notebook(path: Path) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    for tag, source in CWD_NOTEBOOK:
-        cell = nbformat.v4.new_code_cell(source)
-        if tag:
-            cell.metadata["tags"] = [tag]
-        notebook.cells.append(cell)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(notebook, path)
-    return path
+    return write_code_notebook(path, CWD_NOTEBOOK)
 
 
 def chart_notebook(html_outputs: list[str]) -> nbformat.NotebookNode:
@@ -127,38 +107,40 @@ def chart_notebook(html_outputs: list[str]) -> nbformat.NotebookNode:
     return notebook
 
 
-def test_supply_starts_the_next_kernel_ahead(cohort, kernels):
+def test_supply_starts_the_next_kernel_ahead(scored_pair, kernels):
     supply = KernelSupply()
-    first = supply.take(cohort)
+    first = supply.take(scored_pair)
     assert kernels == [first, kernels[1]]
     ahead = kernels[1]
     assert ahead.is_alive()
-    second = supply.take(cohort)
+    second = supply.take(scored_pair)
     assert second is ahead
     assert len(kernels) == 3
     supply.close()
     assert not kernels[2].is_alive()
-    assert all(k.started_in == cohort.reports_dir.resolve() for k in kernels)
+    assert all(k.started_in == scored_pair.reports_dir.resolve() for k in kernels)
     for kernel in (first, second):
         kernel.close()
 
 
-def test_supply_replaces_a_dead_kernel(cohort, kernels):
+def test_supply_replaces_a_dead_kernel(scored_pair, kernels):
     supply = KernelSupply()
-    supply.take(cohort).close()
+    supply.take(scored_pair).close()
     kill(kernels[1])
-    taken = supply.take(cohort)
+    taken = supply.take(scored_pair)
     assert taken is kernels[2]
     assert taken.is_alive()
     taken.close()
     supply.close()
 
 
-def test_supply_drops_a_kernel_with_another_environment(cohort, kernels, monkeypatch):
+def test_supply_drops_a_kernel_with_another_environment(
+    scored_pair, kernels, monkeypatch
+):
     supply = KernelSupply()
-    supply.take(cohort).close()
+    supply.take(scored_pair).close()
     monkeypatch.setenv("TWINME_TEST_MARKER", "changed")
-    taken = supply.take(cohort)
+    taken = supply.take(scored_pair)
     assert taken is kernels[2]
     assert taken.env["TWINME_TEST_MARKER"] == "changed"
     assert not kernels[1].is_alive()
@@ -167,40 +149,57 @@ def test_supply_drops_a_kernel_with_another_environment(cohort, kernels, monkeyp
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_batch_kernels_run_in_their_report_folder(cohort, tmp_path, jobs):
+def test_batch_kernels_run_in_their_report_folder(scored_pair, tmp_path, jobs):
     notebook = cwd_notebook(tmp_path / "cwd.ipynb")
-    result = run_reports(cohort, jobs=jobs, notebook=notebook)
+    result = run_reports(scored_pair, jobs=jobs, notebook=notebook)
     assert [o.status for o in result.outcomes] == ["written", "written"]
     for participant_id in ("P01", "P02"):
-        folder = (cohort.reports_dir / participant_id).resolve()
+        folder = (scored_pair.reports_dir / participant_id).resolve()
         assert (folder / "cwd.txt").read_text() == str(folder)
-    assert not (cohort.reports_dir / "cwd.txt").exists()
+    assert not (scored_pair.reports_dir / "cwd.txt").exists()
 
 
-def test_single_report_kernel_runs_in_its_folder(cohort, tmp_path):
+def test_single_report_kernel_runs_in_its_folder(scored_pair, tmp_path):
     notebook = cwd_notebook(tmp_path / "cwd.ipynb")
-    report = runner.load_report_data(cohort, "P01")
-    paths = runner.execute_report(cohort, report, notebook=notebook)
+    report = runner.load_report_data(scored_pair, "P01")
+    paths = runner.execute_report(scored_pair, report, notebook=notebook)
     assert (paths.folder / "cwd.txt").read_text() == str(paths.folder.resolve())
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_batch_leaves_no_kernel_behind(cohort, tmp_path, monkeypatch, jobs):
+def test_batch_leaves_no_kernel_behind(scored_pair, tmp_path, monkeypatch, jobs):
     # Workers find the temporary folder through TMPDIR; this process through
     # tempfile's cache, which is cleared so it reads TMPDIR again.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    result = run_reports(cohort, jobs=jobs)
+    result = run_reports(scored_pair, jobs=jobs)
     assert [o.status for o in result.outcomes] == ["written", "written"]
     assert sorted(p.name for p in scratch.iterdir() if "kernel" in p.name) == []
 
 
-def test_report_one_without_keep_starts_no_spare(cohort, kernels):
-    outcome = batch.report_one(str(cohort.root), "P01", None, True)
+def test_report_one_without_keep_starts_no_spare(scored_pair, kernels):
+    outcome = batch.report_one(str(scored_pair.root), "P01", None, True)
     assert outcome.status == "written"
     assert kernels == []
+
+
+def test_ready_check_survives_a_busy_kernel(tmp_path):
+    # A kernel that takes longer than the 1 s poll to reply queues a reply per
+    # request sent meanwhile. A check that sent a new request for every stale
+    # reply it read would never catch up and would time out.
+    kernel = runner.ReportKernel(dict(os.environ), tmp_path)
+    try:
+        client = kernel.manager.client()
+        client.start_channels()
+        client.execute("import time; time.sleep(3)")
+        started = time.monotonic()
+        client.wait_for_ready(timeout=30)
+        assert time.monotonic() - started < 20
+        client.stop_channels()
+    finally:
+        kernel.close()
 
 
 def test_ready_check_reports_a_dead_kernel(tmp_path):
@@ -216,8 +215,8 @@ def test_ready_check_reports_a_dead_kernel(tmp_path):
         kernel.close()
 
 
-def test_notebook_has_no_plotlyjs_and_page_has_one(cohort):
-    paths = run_report(cohort, "P01")
+def test_notebook_has_no_plotlyjs_and_page_has_one(scored_pair):
+    paths = run_report(scored_pair, "P01")
     notebook = paths.notebook.read_text()
     assert BANNER not in notebook
     assert report_html.PLOTLY_MIMETYPE in notebook
@@ -248,20 +247,20 @@ def test_page_without_charts_has_no_plotlyjs(tmp_path):
     assert BANNER not in text
 
 
-def test_batch_attaches_the_database_once(cohort, connections):
-    result = run_reports(cohort, jobs=1, force=True)
+def test_batch_attaches_the_database_once(scored_pair, connections):
+    result = run_reports(scored_pair, jobs=1, force=True)
     assert [o.status for o in result.outcomes] == ["written", "written"]
     # One to list the participants; the open check and the kept connection of
     # the batch. Opened per report, it would be two more for each of the two.
     assert len(connections) == 3
 
 
-def test_batch_releases_the_database(cohort):
-    run_reports(cohort, jobs=1)
+def test_batch_releases_the_database(scored_pair):
+    run_reports(scored_pair, jobs=1)
     # A read-write attach from another process fails while any process still
     # has the file attached, even read-only.
     writer = subprocess.run(
-        [sys.executable, "-c", WRITER, str(cohort.root)],
+        [sys.executable, "-c", WRITER, str(scored_pair.root)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -270,8 +269,8 @@ def test_batch_releases_the_database(cohort):
     assert writer.stdout.strip() == "2"
 
 
-def test_load_sections_opens_once(cohort, connections):
-    loaded = sections.load_sections(cohort, "P01")
+def test_load_sections_opens_once(scored_pair, connections):
+    loaded = sections.load_sections(scored_pair, "P01")
     assert len(connections) == 1
     assert list(loaded.communication.columns) == sections.COLUMNS
     assert loaded.platforms == {}
