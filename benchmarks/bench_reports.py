@@ -90,7 +90,7 @@ def time_papermill_loop(ws, participant_ids: list[str]) -> float:
     """Return the seconds of a plain papermill loop writing the same report files.
 
     papermill's stock kernel inherits this process's environment, so for the
-    loop that environment holds the derived database key in place of the master
+    loop that environment contains the derived database key in place of the master
     key, as a researcher's script should.
     """
     master_key = os.environ.pop(keys.KEY_ENV)

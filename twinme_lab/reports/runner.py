@@ -185,7 +185,7 @@ def run_report(
 
 
 def report_parameters(ws: Workspace, report: ReportData, folder: Path) -> dict:
-    """Return the report notebook's papermill parameters; they hold no key."""
+    """Return the report notebook's papermill parameters, which contain no key."""
     return {
         "workspace": str(ws.root.resolve()),
         "participant": report.participant_id,
