@@ -10,6 +10,7 @@ import twinme_lab
 EXPECTED = {
     "InputError",
     "NotFoundError",
+    "OutputError",
     "StoreError",
     "TwinMeError",
     "UsageError",

@@ -18,6 +18,7 @@ from . import logs as _logs  # noqa: F401  (installs the NullHandler and filters
 from .errors import (
     InputError,
     NotFoundError,
+    OutputError,
     StoreError,
     TwinMeError,
     UsageError,
@@ -68,6 +69,7 @@ _LAZY = {
 __all__ = [
     "InputError",
     "NotFoundError",
+    "OutputError",
     "StoreError",
     "TwinMeError",
     "UsageError",

@@ -12,6 +12,8 @@ EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+# Interrupted by SIGINT (Ctrl-C): 128 + the signal number, as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class TwinMeError(Exception):
@@ -40,6 +42,10 @@ class WorkspaceError(TwinMeError):
 
 class WorkspaceBusyError(WorkspaceError):
     """Another process holds the workspace database open for writing."""
+
+
+class OutputError(TwinMeError):
+    """An output file could not be written; no partly written file is left."""
 
 
 class NotFoundError(TwinMeError):

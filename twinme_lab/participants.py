@@ -49,6 +49,16 @@ def validate_timezone(zone: str | None) -> str | None:
     return zone
 
 
+def validate_consent(consent_version: str | None) -> str | None:
+    """Check a consent version: None when unknown, else a non-blank string."""
+    if consent_version is not None and not consent_version.strip():
+        raise UsageError(
+            f"Invalid consent version {consent_version!r}: it is blank. Give the "
+            "version of the signed consent form, or leave it out if unknown."
+        )
+    return consent_version
+
+
 def add(
     workspace: Workspace,
     participant_id: str,
@@ -59,6 +69,7 @@ def add(
     """Enrol a participant with their time zone and the consent version they gave."""
     validate_id(participant_id)
     validate_timezone(timezone_name)
+    validate_consent(consent_version)
     now = datetime.now(UTC)
     with workspace.connect() as con:
         exists = con.execute(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import numbers
 import sys
 
 import click
@@ -45,11 +47,47 @@ def wants_json() -> bool:
 def emit(data: dict | list, text: str | None = None) -> None:
     """Print ``data`` as JSON under ``--json``, else ``text`` (or a plain dump)."""
     if _state["json"]:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        click.echo(to_json(data, sort_keys=True))
     elif text is not None:
         click.echo(text)
     else:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(to_json(data))
+
+
+def to_json(data, sort_keys: bool = False) -> str:
+    """Serialize ``data`` as strict JSON, with NaN and infinities as null.
+
+    Python's json module would write them as the bare words NaN and Infinity,
+    which strict JSON parsers reject. NumPy numbers become Python numbers, and
+    any other value that JSON has no type for is written as its ``str()``.
+    """
+    return json.dumps(
+        _non_finite_to_none(data),
+        indent=2,
+        sort_keys=sort_keys,
+        default=_json_default,
+        allow_nan=False,
+    )
+
+
+def _non_finite_to_none(value):
+    """Return ``value`` with every non-finite float in it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _non_finite_to_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_non_finite_to_none(item) for item in value]
+    return value
+
+
+def _json_default(value):
+    # NumPy numbers are registered with the numbers ABCs but are not int or float.
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return _non_finite_to_none(float(value))
+    return str(value)
 
 
 def reset_state() -> None:

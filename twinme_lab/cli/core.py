@@ -34,6 +34,15 @@ def init(workspace: str | None) -> None:
     )
 
 
+def _reject_blank(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Reject an option given as an empty or whitespace-only string."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "must not be empty or whitespace; leave the option out when unknown."
+        )
+    return value
+
+
 @click.group()
 def participants() -> None:
     """Enrol and list participants."""
@@ -45,13 +54,16 @@ def participants() -> None:
     "--timezone",
     "zone",
     default=None,
+    callback=_reject_blank,
     help="IANA time zone, e.g. Europe/Berlin; needed for time-of-day features.",
 )
 @click.option(
     "--consent",
     "consent",
     default=None,
-    help="Version of the consent form the participant signed.",
+    callback=_reject_blank,
+    help="Version of the consent form the participant signed. Leave it out when "
+    "unknown.",
 )
 @workspace_option
 @json_option

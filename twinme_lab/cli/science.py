@@ -6,6 +6,7 @@ import click
 
 from ..traits import mapping as mapping_api
 from ..traits import norms as norms_api
+from ..traits import questionnaires as questionnaire_api
 from ..workspace import open_workspace
 from .common import emit, json_option, plural, table, workspace_option
 
@@ -28,6 +29,7 @@ def _rounded(row: dict) -> dict:
 )
 @click.option(
     "--instrument",
+    type=click.Choice(sorted(questionnaire_api.INSTRUMENTS)),
     default="ipip50",
     show_default=True,
     help="Questionnaire whose trait scores are the target.",

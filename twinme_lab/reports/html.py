@@ -82,14 +82,23 @@ def needs_plotlyjs(notebook) -> bool:
 
 
 def export_html(notebook_path: Path, html_path: Path, title: str) -> Path:
-    """Write ``html_path`` from an executed notebook and return the path."""
+    """Write ``html_path`` from an executed notebook and return the path.
+
+    The page is written to ``<html_path>.tmp`` and renamed, so ``html_path`` is
+    never partly written. When rendering or writing raises, KeyboardInterrupt
+    included, the ``.tmp`` file is removed and the exception propagates.
+    """
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.metadata["title"] = title
     resources = {}
     if needs_plotlyjs(notebook):
         resources["plotlyjs"] = plotly.offline.get_plotlyjs()
-    body, _ = exporter().from_notebook_node(notebook, resources=resources)
     temporary = html_path.with_name(html_path.name + ".tmp")
-    temporary.write_text(body, encoding="utf-8")
-    temporary.replace(html_path)
+    try:
+        body, _ = exporter().from_notebook_node(notebook, resources=resources)
+        temporary.write_text(body, encoding="utf-8")
+        temporary.replace(html_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return html_path

@@ -161,7 +161,8 @@ def load_mapping(
     if chosen is None:
         known = ", ".join(sorted({d["version"] for _, d in _all_mappings(workspace)}))
         raise NotFoundError(
-            f"No trait mapping with version {wanted!r}; available: {known}."
+            f"No trait mapping with version {wanted!r}; available: {known}. "
+            "'twinme-lab mappings list' describes each."
         )
     return chosen
 

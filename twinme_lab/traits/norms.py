@@ -18,14 +18,18 @@ because the IPIP project publishes no norms for its scales.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 
 PUBLISHED = "published"
 UNAVAILABLE = "unavailable"
@@ -226,9 +230,9 @@ def write_export(workspace, fmt: str, out=None, interests: bool = False) -> dict
     The default file is ``<workspace>/exports/traits.<fmt>``. With ``interests``
     the interests go to ``<stem>_interests.<fmt>`` beside it (in JSON, into the
     same file under ``"interests"``); without it no interest leaves the workspace.
+    Each file is written to a temporary file beside it and then renamed, so a
+    failed write raises :class:`OutputError` and leaves no partly written file.
     """
-    from pathlib import Path
-
     from ..errors import UsageError
 
     if fmt not in EXPORT_FORMATS:
@@ -236,7 +240,7 @@ def write_export(workspace, fmt: str, out=None, interests: bool = False) -> dict
             f"Unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}."
         )
     path = Path(out) if out else workspace.root / "exports" / f"traits.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_export_folder(path)
     table = export_table(workspace)
     extra = interests_table(workspace) if interests else None
     written = {"traits": str(path), "rows": len(table)}
@@ -246,16 +250,79 @@ def write_export(workspace, fmt: str, out=None, interests: bool = False) -> dict
         }
         if extra is not None:
             document["interests"] = json.loads(extra.to_json(orient="records"))
-        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(document, indent=2) + "\n"
+        writers = {path: lambda target: target.write_text(text, encoding="utf-8")}
     else:
-        _write_frame(table, path, fmt)
+        writers = {path: lambda target: _write_frame(table, target, fmt)}
         if extra is not None:
             extra_path = path.with_name(f"{path.stem}_interests{path.suffix}")
-            _write_frame(extra, extra_path, fmt)
+            writers[extra_path] = lambda target: _write_frame(extra, target, fmt)
             written["interests"] = str(extra_path)
+    _replace_files(writers)
     if extra is not None:
         written["interest_rows"] = len(extra)
     return written
+
+
+def _create_export_folder(path: Path) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()),
+            folder,
+        )
+        raise OutputError(
+            f"Cannot write the export {path}: {blocking} is a file, not a folder. "
+            "Choose another --out path."
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot create the export folder {folder}: {exc.strerror or exc}. "
+            "Choose another --out path."
+        ) from None
+
+
+def _replace_files(writers: dict[Path, Callable[[Path], None]]) -> None:
+    """Write every file to a temporary name beside it, then rename each into place.
+
+    An existing target that is not a regular file is written in place. A temporary
+    file is removed whatever stops the writing, KeyboardInterrupt included. An
+    OSError becomes :class:`OutputError` naming the file.
+    """
+    temporaries: dict[Path, Path] = {}
+    target = None
+    try:
+        for target, write in writers.items():
+            if target.exists() and not target.is_file():
+                # A device or FIFO such as /dev/stdout is written directly, because
+                # a rename would replace the device node with a regular file.
+                write(target)
+                continue
+            # A unique name keeps two exports to the same path apart. The writer
+            # creates the file, so it gets the same mode as a directly written one.
+            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+            temporaries[target] = temporary
+            write(temporary)
+        for target, temporary in temporaries.items():
+            temporary.replace(target)
+    except OSError as exc:
+        raise _write_failed(target, exc) from None
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+
+
+def _write_failed(path: Path, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        advice = "Free disk space or choose another --out path."
+    elif isinstance(exc, PermissionError):
+        advice = "Choose a folder you can write to with --out."
+    else:
+        advice = "Choose another --out path."
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"Writing the export {path} failed: {reason}. {advice}")
 
 
 def _write_frame(frame, path, fmt: str) -> None:

@@ -42,7 +42,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..errors import UsageError
+from ..errors import TwinMeError, UsageError
 
 MODELS = ("ridge", "elasticnet")
 DEFAULT_RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -606,7 +606,6 @@ def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Pa
     """
     import papermill
 
-    from ..errors import TwinMeError
     from ..reports.runner import ReportKernel, kernel_environment, run_papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -614,19 +613,82 @@ def execute_notebook(workspace, name: str, parameters: dict, output: Path) -> Pa
     try:
         run_papermill(kernel, notebook_file(name), output, parameters, output.parent)
     except papermill.PapermillExecutionError as exc:
+        # Drop the message's own final period, so the sentence does not end in "..".
+        reason = str(exc.evalue).rstrip().removesuffix(".")
         raise TwinMeError(
             f"The notebook {name} failed in cell {exc.exec_count}: {exc.ename}: "
-            f"{exc.evalue}. The partial notebook is {output}."
+            f"{reason}. The partial notebook is {output}."
         ) from None
     return output
+
+
+def check_tuning_options(
+    workspace,
+    base_mapping: str | None = None,
+    instrument: str = "ipip50",
+    feature_set: list[str] | None = None,
+) -> None:
+    """Raise when a tuning run with these options would fail on its input.
+
+    The instrument must be registered and have trait scores in the workspace,
+    the base mapping must exist, and every feature in ``feature_set`` must be
+    declared and computed. An unknown instrument or feature raises
+    :class:`UsageError` (exit 2). Missing data raises :class:`TwinMeError` and an
+    unknown mapping :class:`NotFoundError` (both exit 1), as ``score`` does.
+    """
+    from ..features import definitions
+    from .mapping import load_mapping
+    from .questionnaires import get_instrument
+
+    get_instrument(instrument)
+    load_mapping(base_mapping, workspace)
+    with workspace.connect() as con:
+        stored = {
+            name
+            for (name,) in con.execute(
+                "SELECT DISTINCT feature FROM features"
+            ).fetchall()
+        }
+        answered = con.execute(
+            "SELECT count(*) FROM questionnaire_scores "
+            "WHERE instrument = ? AND trait IS NOT NULL",
+            [instrument],
+        ).fetchone()[0]
+    if feature_set:
+        declared = list(definitions())
+        unknown = sorted(set(feature_set) - set(declared) - stored)
+        if unknown:
+            raise UsageError(
+                f"Unknown feature {', '.join(map(repr, unknown))}. Valid names: "
+                f"{', '.join(declared)}."
+            )
+        missing = sorted(set(feature_set) - stored)
+        if missing:
+            raise TwinMeError(
+                f"Feature {', '.join(map(repr, missing))} is not computed in this "
+                "workspace; run 'twinme-lab features' first."
+            )
+    if not answered:
+        raise TwinMeError(
+            f"No {instrument} questionnaire scores in this workspace; import "
+            "answers with 'twinme-lab questionnaire import' first."
+        )
 
 
 def run_tuning(workspace, **parameters) -> dict:
     """Run the tuning notebook and return its ``tuning_results.json``.
 
     ``parameters`` are the notebook's (model, outer_folds, n_permutations, ...).
-    The executed notebook and the results go to ``<workspace>/tuning/<time>/``.
+    They are checked with :func:`check_tuning_options` before anything is
+    written. The executed notebook and the results go to
+    ``<workspace>/tuning/<time>/``.
     """
+    check_tuning_options(
+        workspace,
+        base_mapping=parameters.get("base_mapping"),
+        instrument=parameters.get("instrument", "ipip50"),
+        feature_set=parameters.get("feature_set"),
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = workspace.root / "tuning" / stamp
     values = {
