@@ -441,3 +441,23 @@ def test_run_reports_rejects_zero_jobs(tmp_path, monkeypatch):
     ws, _ = init_workspace(tmp_path / "ws")
     with pytest.raises(UsageError, match="at least 1"):
         run_reports(ws, jobs=0)
+
+
+def test_report_unknown_mapping_not_found(scored_pair, capsys):
+    code = main(
+        [
+            "report",
+            "--participant",
+            "P01",
+            "--mapping",
+            "default-9",
+            "--workspace",
+            str(scored_pair.root),
+            "--json",
+        ]
+    )
+    assert code == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["kind"] == "NotFoundError"
+    assert "'default-9'" in payload["error"]
+    assert not (scored_pair.reports_dir / "P01").exists()

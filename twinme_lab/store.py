@@ -67,6 +67,19 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Tell whether DuckDB raised ``exc`` because Ctrl-C arrived during a query.
+
+    DuckDB 1.5.5 checks for signals while it works and consumes the
+    KeyboardInterrupt: it raises InterruptException, or a plain
+    ``RuntimeError("Query interrupted")`` when the signal arrives while a result
+    is fetched.
+    """
+    if isinstance(exc, duckdb.InterruptException):
+        return True
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
 def scrub(message: str, *secrets: str) -> str:
     """Remove every secret from a message."""
     for secret in secrets:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 
@@ -104,10 +105,8 @@ class Workspace:
         if kept_connection is not None:
             try:
                 yield kept_connection
-            except duckdb.Error as exc:
-                raise StoreError(
-                    store.scrub(str(exc), self._database_key() or "")
-                ) from None
+            except (duckdb.Error, RuntimeError) as exc:
+                self._raise_store_error(exc)
             return
         if read_only is None:
             read_only = self.read_only
@@ -122,12 +121,23 @@ class Workspace:
             )
             con.execute(f"USE {store.ALIAS}")
             yield con
-        except duckdb.Error as exc:
-            raise StoreError(
-                store.scrub(str(exc), self._database_key() or "")
-            ) from None
+        except (duckdb.Error, RuntimeError) as exc:
+            self._raise_store_error(exc)
         finally:
             con.close()
+
+    def _raise_store_error(self, exc: Exception) -> NoReturn:
+        """Raise a DuckDB error of a block as :class:`StoreError`, key scrubbed.
+
+        Ctrl-C during a query, which DuckDB reports as an error of its own,
+        becomes KeyboardInterrupt again, so callers that stop on it do. Other
+        RuntimeErrors are not DuckDB's and are raised unchanged.
+        """
+        if store.is_interrupt(exc):
+            raise KeyboardInterrupt from None
+        if not isinstance(exc, duckdb.Error):
+            raise exc
+        raise StoreError(store.scrub(str(exc), self._database_key() or "")) from None
 
     @contextmanager
     def keep_open(self, read_only: bool | None = None) -> Iterator[None]:

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_USAGE, TwinMeError
+from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, TwinMeError
 from . import common
 
 # Command modules; each defines register(group).
@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="twinme-lab", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.Abort:
+    except click.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort, as it does a "no" at
+        # a confirmation prompt.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            return EXIT_INTERRUPTED
         click.echo("Aborted.", err=True)
         return 1
     except click.ClickException as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import EXIT_PARTIAL, TwinMeError, UsageError
+from ..errors import EXIT_INTERRUPTED, EXIT_PARTIAL, TwinMeError, UsageError
 from ..workspace import open_workspace
 from .common import emit, is_terminal, json_option, set_exit_code, workspace_option
 
@@ -131,8 +131,15 @@ def _report_all(
     ]
     for outcome in result.failed:
         lines.append(f"  {outcome.participant_id}: {outcome.error}")
+    if result.interrupted:
+        lines.append(
+            f"Interrupted: {result.count('interrupted')} not written. Run the "
+            "same command again to write them; written reports are skipped."
+        )
     emit(result.as_dict(), "\n".join(lines))
-    if result.failed:
+    if result.interrupted:
+        set_exit_code(EXIT_INTERRUPTED)
+    elif result.failed:
         set_exit_code(EXIT_PARTIAL)
 
 

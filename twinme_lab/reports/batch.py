@@ -17,6 +17,11 @@ fingerprint and mapping version is skipped, so an interrupted batch resumes wher
 it stopped. This process checks that before it starts any worker, reading every
 participant's data over one read-only connection. A failed report does not stop
 the others: its error is written to ``report_error.txt`` in its folder.
+
+Ctrl-C stops a batch within seconds: reports not yet started are cancelled,
+running ones are abandoned with their kernels shut down, and the reports
+already written stay. Each participant not written gets the status
+"interrupted", and a rerun resumes with them.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +51,7 @@ from .runner import (
     HTML_NAME,
     SCORES_NAME,
     ReportKernel,
+    close_open_kernels,
     execute_report,
     is_current,
     kernel_environment,
@@ -84,6 +93,11 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     @property
+    def interrupted(self) -> bool:
+        """Tell whether Ctrl-C stopped the batch before every report was done."""
+        return self.count("interrupted") > 0
+
+    @property
     def failed(self) -> list[ReportOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
@@ -92,6 +106,7 @@ class BatchResult:
             "written": self.count("written"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
+            "interrupted": self.count("interrupted"),
             "reports": [o.as_dict() for o in self.outcomes],
         }
 
@@ -218,16 +233,48 @@ def process_state() -> ProcessState:
     """Return this process's :class:`ProcessState`, closed when the process exits.
 
     A worker process of the pool exits through multiprocessing, which runs its
-    finalizers but not ``atexit`` handlers. The finalizer stops the last kernel
-    and closes the connection.
+    finalizers but not ``atexit`` handlers. The finalizer stops the last kernel,
+    closes the connection, and stops any kernel an interrupted report could not
+    close.
     """
     global _process_state
     if _process_state is None:
         _process_state = ProcessState()
         multiprocessing.util.Finalize(
-            _process_state, _process_state.close, exitpriority=10
+            _process_state, _close_at_exit, args=(_process_state,), exitpriority=10
         )
     return _process_state
+
+
+def _close_at_exit(state: ProcessState) -> None:
+    try:
+        state.close()
+    finally:
+        close_open_kernels()
+
+
+# True in a pool worker while report_one runs; read by its SIGTERM handler.
+_report_running = False
+
+
+def leave_interrupts_to_parent() -> None:
+    """Set a pool worker's signal handlers: the parent process stops the batch.
+
+    A terminal's Ctrl-C sends SIGINT to the whole foreground process group. A
+    worker interrupted inside a report would return the interruption as that
+    report's exception and go on with the next one, so workers ignore SIGINT
+    and the parent stops them with SIGTERM. SIGTERM raises KeyboardInterrupt in
+    a running report, whose kernel is then shut down, and exits an idle worker.
+    Either way the worker's finalizers stop its spare kernel.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+
+
+def _stop_worker(signum, frame) -> None:
+    if _report_running:
+        raise KeyboardInterrupt
+    sys.exit(0)
 
 
 def report_one(
@@ -250,6 +297,22 @@ def report_one(
     This runs in a worker process, so it takes the workspace folder, not a
     :class:`Workspace`, and opens the workspace itself, read-only.
     """
+    global _report_running
+    _report_running = True
+    try:
+        return _report_one(root, participant_id, mapping, force, notebook, keep)
+    finally:
+        _report_running = False
+
+
+def _report_one(
+    root: str,
+    participant_id: str,
+    mapping: str | None,
+    force: bool,
+    notebook: str | None,
+    keep: bool,
+) -> ReportOutcome:
     started = time.monotonic()
     folder = Path(root) / "reports" / participant_id
     log.debug("report of %s started in process %d", participant_id, os.getpid())
@@ -344,6 +407,41 @@ def run_reports(
     root = str(Path(ws.root).resolve())
 
     if workers == 1:
+        run_in_this_process(
+            ws, root, pending, mapping, force, notebook, outcomes, progress
+        )
+    else:
+        run_in_pool(
+            ws, root, pending, mapping, force, notebook, workers, outcomes, progress
+        )
+    for participant_id in pending:
+        if participant_id not in outcomes:
+            outcomes[participant_id] = ReportOutcome(
+                participant_id,
+                "interrupted",
+                str(report_folder(ws, participant_id)),
+            )
+    return BatchResult([outcomes[p] for p in chosen])
+
+
+def run_in_this_process(
+    ws: Workspace,
+    root: str,
+    pending: list[str],
+    mapping: str | None,
+    force: bool,
+    notebook: str | None,
+    outcomes: dict[str, ReportOutcome],
+    progress: Callable[[ReportOutcome], None] | None,
+) -> None:
+    """Write the pending reports one after the other, adding to ``outcomes``.
+
+    Ctrl-C stops the loop: the running report's kernel is shut down on the way
+    out, and the participants without an outcome are left for the caller. A
+    library may turn the KeyboardInterrupt into an error of its own, as DuckDB
+    does, so the loop also stops on any failure that follows a SIGINT.
+    """
+    with sigint_recorded() as interrupted:
         try:
             for participant_id in pending:
                 try:
@@ -351,33 +449,136 @@ def run_reports(
                         root, participant_id, mapping, force, notebook, True
                     )
                 except Exception as exc:  # one broken report must not stop the batch
+                    if interrupted.is_set():
+                        break
                     outcome = crashed_outcome(ws, participant_id, exc)
+                if interrupted.is_set() and outcome.status == "failed":
+                    break
                 outcomes[participant_id] = outcome
                 if progress:
                     progress(outcome)
+                if interrupted.is_set():
+                    break
+        except KeyboardInterrupt:
+            pass
         finally:
             process_state().close()
-    else:
-        # spawn: a forked child would inherit this process's threads and locks.
-        context = multiprocessing.get_context("spawn")
-        cap = threads_per_worker(max(1, default_jobs() // workers))
-        with cap, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(
+    if interrupted.is_set():
+        close_open_kernels()
+        log.warning("batch interrupted after %d reports", len(outcomes))
+
+
+@contextmanager
+def sigint_recorded() -> Iterator[threading.Event]:
+    """Set the returned event on SIGINT, and raise KeyboardInterrupt as usual.
+
+    Only the main thread can set signal handlers; elsewhere the event is never
+    set and Ctrl-C behaves as before.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def record(signum, frame) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, record)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_in_pool(
+    ws: Workspace,
+    root: str,
+    pending: list[str],
+    mapping: str | None,
+    force: bool,
+    notebook: str | None,
+    workers: int,
+    outcomes: dict[str, ReportOutcome],
+    progress: Callable[[ReportOutcome], None] | None,
+) -> None:
+    """Write the pending reports in ``workers`` processes, adding to ``outcomes``.
+
+    On Ctrl-C, reports not yet started are cancelled and the workers are sent
+    SIGTERM (see :func:`leave_interrupts_to_parent`). The participants without
+    an outcome are left for the caller.
+    """
+    # spawn: a forked child would inherit this process's threads and locks.
+    context = multiprocessing.get_context("spawn")
+    children_before = set(multiprocessing.active_children())
+    with threads_per_worker(max(1, default_jobs() // workers)):
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=leave_interrupts_to_parent,
+        )
+        futures: dict[Future, str] = {}
+        try:
+            for participant_id in pending:
+                future = pool.submit(
                     report_one, root, participant_id, mapping, force, notebook, True
-                ): participant_id
-                for participant_id in pending
-            }
-            for future in as_completed(futures):
-                participant_id = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a crashed worker must not stop the batch
-                    outcome = crashed_outcome(ws, participant_id, exc)
-                outcomes[participant_id] = outcome
-                if progress:
-                    progress(outcome)
-    return BatchResult([outcomes[p] for p in chosen])
+                )
+                futures[future] = participant_id
+            collect_outcomes(ws, futures, outcomes, progress)
+        except KeyboardInterrupt:
+            log.warning("batch interrupted after %d reports", len(outcomes))
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_processes(set(multiprocessing.active_children()) - children_before)
+        finally:
+            pool.shutdown(wait=True)
+        # Reports that were written between the interrupt and the workers' stop.
+        # One that failed then may have failed because of the stop, so it counts
+        # as interrupted.
+        for future, participant_id in futures.items():
+            if participant_id in outcomes or not future.done() or future.cancelled():
+                continue
+            if future.exception() is None and future.result().status != "failed":
+                outcomes[participant_id] = future.result()
+
+
+def collect_outcomes(
+    ws: Workspace,
+    futures: dict[Future, str],
+    outcomes: dict[str, ReportOutcome],
+    progress: Callable[[ReportOutcome], None] | None,
+) -> None:
+    """Add the outcome of each report future to ``outcomes`` as it ends."""
+    for future in as_completed(futures):
+        participant_id = futures[future]
+        try:
+            outcome = future.result()
+        except Exception as exc:  # a crashed worker must not stop the batch
+            outcome = crashed_outcome(ws, participant_id, exc)
+        outcomes[participant_id] = outcome
+        if progress:
+            progress(outcome)
+
+
+def stop_processes(processes: Iterable[multiprocessing.process.BaseProcess]) -> None:
+    """Send SIGTERM to ``processes`` and wait for them; kill any still alive.
+
+    The wait gives a worker time to shut down its kernels, and is cut short by
+    another Ctrl-C or after 30 seconds.
+    """
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + 30
+    try:
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    for process in processes:
+        if process.is_alive():
+            log.warning("report worker %d did not stop; killing it", process.pid)
+            process.kill()
+            process.join(5)
 
 
 def skip_current(

@@ -414,6 +414,10 @@ def _load_report_data(
         )
     scored_with = used[0] if used else None
     if mapping is not None and scored_with is not None and mapping != scored_with:
+        from .. import traits
+
+        # An unknown version raises NotFoundError here, as it does for score.
+        traits.load_mapping(mapping, ws)
         raise UsageError(
             f"The trait scores of {participant_id} were computed with mapping "
             f"{scored_with}, not {mapping}; score with mapping {mapping} first, or "

@@ -226,7 +226,12 @@ def execute_report(
     )
     partial = folder / "trait_report.running.ipynb"
     started = time.monotonic()
-    _execute_notebook(ws, partial, parameters, folder, notebook, kernel)
+    try:
+        _execute_notebook(ws, partial, parameters, folder, notebook, kernel)
+    except KeyboardInterrupt:
+        # An interrupted run leaves no partial notebook; the report is rerun.
+        partial.unlink(missing_ok=True)
+        raise
     seconds = time.monotonic() - started
 
     partial.replace(paths.notebook)
@@ -281,6 +286,18 @@ class ReadyCheckClient(BlockingKernelClient):
                 break
 
 
+# Every ReportKernel of this process not yet closed. Ctrl-C can land between a
+# kernel's start and the code that would close it; close_open_kernels stops
+# what it left behind.
+_open_kernels: set[ReportKernel] = set()
+
+
+def close_open_kernels() -> None:
+    """Close every report kernel of this process that is still open."""
+    for kernel in list(_open_kernels):
+        kernel.close()
+
+
 class ReportKernel:
     """A kernel of the running interpreter, started on construction.
 
@@ -293,6 +310,7 @@ class ReportKernel:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.env = env
         self._sockets = Path(tempfile.mkdtemp(prefix="twinme-kernel-"))
+        _open_kernels.add(self)
         self.manager = KernelManager(
             kernel_name=KERNEL_NAME,
             kernel_spec_manager=InterpreterKernelSpecs(),
@@ -304,7 +322,7 @@ class ReportKernel:
         try:
             self.manager.start_kernel(env=env, cwd=str(cwd))
         except BaseException:
-            shutil.rmtree(self._sockets, ignore_errors=True)
+            self.close()
             raise
 
     def is_alive(self) -> bool:
@@ -345,9 +363,15 @@ class ReportKernel:
             client.stop_channels()
 
     def close(self) -> None:
+        """Stop the kernel and remove its socket folder; calling it again is safe.
+
+        A close cut short before the kernel stopped leaves the kernel in
+        :func:`close_open_kernels`'s set, to be stopped there.
+        """
         try:
             if self.manager.has_kernel:
                 self.manager.shutdown_kernel(now=True)
+            _open_kernels.discard(self)
         finally:
             shutil.rmtree(self._sockets, ignore_errors=True)
 
