@@ -96,3 +96,31 @@ def write_code_notebook(path: Path, cells) -> Path:
     }
     nbformat.write(notebook, path)
     return path
+
+
+# Attaches the workspace in argv[1] read-write and prints its participant count.
+_WRITER = """
+import sys
+from twinme_lab.workspace import open_workspace
+
+ws = open_workspace(sys.argv[1])
+with ws.connect(read_only=False) as con:
+    print(con.execute("SELECT count(*) FROM participants").fetchone()[0])
+"""
+
+
+def attach_read_write(root):
+    """Attach a workspace read-write in a new process; return the finished run.
+
+    DuckDB refuses the attach while any other process still has the file
+    attached, even read-only, so a zero exit code shows that none has.
+    """
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", _WRITER, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_code_notebook
+from conftest import attach_read_write, write_code_notebook
 
 from twinme_lab import participants, traits
 from twinme_lab.cli import main
@@ -43,17 +43,6 @@ result = run_reports(
     ws, jobs=int(sys.argv[2]), notebook=sys.argv[3], force=True, progress=finished
 )
 print(json.dumps(result.as_dict()), flush=True)
-"""
-
-# Attaches the workspace in argv[1] read-write, which fails while any process
-# still has it attached.
-WRITER = """
-import sys
-from twinme_lab.workspace import open_workspace
-
-ws = open_workspace(sys.argv[1])
-with ws.connect(read_only=False) as con:
-    print(con.execute("SELECT count(*) FROM participants").fetchone()[0])
 """
 
 SLOW_NOTEBOOK = [
@@ -133,12 +122,7 @@ def test_ctrl_c_stops_batch(eight, tmp_path, jobs):
     # would show its connection file path in its command line.
     assert [p.name for p in scratch.iterdir() if "kernel" in p.name] == []
     assert processes_mentioning(str(scratch)) == []
-    writer = subprocess.run(
-        [sys.executable, "-c", WRITER, str(eight.root)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    writer = attach_read_write(eight.root)
     assert writer.returncode == 0, writer.stderr
     assert writer.stdout.strip() == str(len(PARTICIPANTS))
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,22 +15,12 @@ from pathlib import Path
 import nbformat
 import plotly.offline
 import pytest
-from conftest import write_code_notebook
+from conftest import attach_read_write, write_code_notebook
 
 from twinme_lab import store
 from twinme_lab.reports import batch, run_report, runner, sections
 from twinme_lab.reports import html as report_html
 from twinme_lab.reports.batch import KernelSupply, run_reports
-
-# Attaches the workspace given as argv[1] read-write and counts participants.
-WRITER = """
-import sys
-from twinme_lab.workspace import open_workspace
-
-ws = open_workspace(sys.argv[1])
-with ws.connect(read_only=False) as con:
-    print(con.execute("SELECT count(*) FROM participants").fetchone()[0])
-"""
 
 BANNER = f"plotly.js v{plotly.offline.get_plotlyjs_version()}"
 
@@ -259,12 +247,7 @@ def test_batch_releases_the_database(scored_pair):
     run_reports(scored_pair, jobs=1)
     # A read-write attach from another process fails while any process still
     # has the file attached, even read-only.
-    writer = subprocess.run(
-        [sys.executable, "-c", WRITER, str(scored_pair.root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    writer = attach_read_write(scored_pair.root)
     assert writer.returncode == 0, writer.stderr
     assert writer.stdout.strip() == "2"
 
