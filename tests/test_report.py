@@ -326,9 +326,21 @@ def test_unknown_participant_is_rejected(run, monkeypatch):
 
 
 def test_other_mapping_is_rejected(run, monkeypatch):
+    from twinme_lab.traits.mapping import load_mapping, mapping_path
+    from twinme_lab.workspace import open_workspace
+
     monkeypatch.setenv(keys.KEY_ENV, run["key_hex"])
-    with pytest.raises(UsageError, match="computed with mapping default-1"):
-        run_report(run["ws_root"], "P01", mapping="tuned-7")
+    ws = open_workspace(run["ws_root"])
+    # A mapping that exists, but not the one the scores were computed with.
+    other = dict(load_mapping("default-1", ws), version="tuned-7")
+    path = mapping_path(ws, "tuned-7")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(other), encoding="utf-8")
+    try:
+        with pytest.raises(UsageError, match="computed with mapping default-1"):
+            run_report(ws, "P01", mapping="tuned-7")
+    finally:
+        path.unlink()
 
 
 def test_kernel_spec_ignores_shadowing_python3(tmp_path, monkeypatch):
