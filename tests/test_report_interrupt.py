@@ -27,7 +27,7 @@ from twinme_lab.reports.batch import BatchResult, ReportOutcome
 PARTICIPANTS = [f"P{number:02d}" for number in range(1, 9)]
 
 # Runs a forced batch over the workspace in argv[1] with argv[2] jobs and the
-# notebook in argv[3]; prints a line per finished report, then the result.
+# notebook in argv[3]. It prints a line per finished report, then the result.
 DRIVER = """
 import json
 import sys

@@ -26,6 +26,7 @@ already written stay. Each participant not written gets the status
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.util
@@ -406,14 +407,14 @@ def run_reports(
     workers = min(jobs or default_jobs(), len(pending))
     root = str(Path(ws.root).resolve())
 
+    # A partial of a module-level function pickles, so pool workers can run it.
+    write_report = functools.partial(
+        report_one, root, mapping=mapping, force=force, notebook=notebook, keep=True
+    )
     if workers == 1:
-        run_in_this_process(
-            ws, root, pending, mapping, force, notebook, outcomes, progress
-        )
+        run_in_this_process(ws, write_report, pending, outcomes, progress)
     else:
-        run_in_pool(
-            ws, root, pending, mapping, force, notebook, workers, outcomes, progress
-        )
+        run_in_pool(ws, write_report, pending, workers, outcomes, progress)
     for participant_id in pending:
         if participant_id not in outcomes:
             outcomes[participant_id] = ReportOutcome(
@@ -426,15 +427,15 @@ def run_reports(
 
 def run_in_this_process(
     ws: Workspace,
-    root: str,
+    write_report: Callable[[str], ReportOutcome],
     pending: list[str],
-    mapping: str | None,
-    force: bool,
-    notebook: str | None,
     outcomes: dict[str, ReportOutcome],
     progress: Callable[[ReportOutcome], None] | None,
 ) -> None:
     """Write the pending reports one after the other, adding to ``outcomes``.
+
+    ``write_report`` writes one participant's report (:func:`report_one` with
+    the batch's arguments).
 
     Ctrl-C stops the loop: the running report's kernel is shut down on the way
     out, and the participants without an outcome are left for the caller. A
@@ -445,9 +446,7 @@ def run_in_this_process(
         try:
             for participant_id in pending:
                 try:
-                    outcome = report_one(
-                        root, participant_id, mapping, force, notebook, True
-                    )
+                    outcome = write_report(participant_id)
                 except Exception as exc:  # one broken report must not stop the batch
                     if interrupted.is_set():
                         break
@@ -493,11 +492,8 @@ def sigint_recorded() -> Iterator[threading.Event]:
 
 def run_in_pool(
     ws: Workspace,
-    root: str,
+    write_report: Callable[[str], ReportOutcome],
     pending: list[str],
-    mapping: str | None,
-    force: bool,
-    notebook: str | None,
     workers: int,
     outcomes: dict[str, ReportOutcome],
     progress: Callable[[ReportOutcome], None] | None,
@@ -520,10 +516,7 @@ def run_in_pool(
         futures: dict[Future, str] = {}
         try:
             for participant_id in pending:
-                future = pool.submit(
-                    report_one, root, participant_id, mapping, force, notebook, True
-                )
-                futures[future] = participant_id
+                futures[pool.submit(write_report, participant_id)] = participant_id
             collect_outcomes(ws, futures, outcomes, progress)
         except KeyboardInterrupt:
             log.warning("batch interrupted after %d reports", len(outcomes))
